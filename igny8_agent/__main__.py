@@ -1,0 +1,3 @@
+from igny8_agent.cli import main
+
+main()
