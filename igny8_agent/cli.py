@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
@@ -52,6 +53,11 @@ app = typer.Typer(
         "Read a WordPress site's post types and taxonomies straight from its "
         "MySQL/MariaDB tables and push them to IGNY8."
     ),
+    epilog=(
+        "Exit codes: 0 ok, 2 usage, 3 configuration, 4 database, 5 backend refused "
+        "(needs an operator), 6 temporary failure (the next run retries), "
+        "7 another sync is running, 130 interrupted. See the README."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -84,7 +90,7 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
+        except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
         except KeyboardInterrupt:
             raise fail(Interrupted("interrupted; nothing was left half-written")) from None
@@ -117,6 +123,11 @@ def site_options(path, url, config, db_host, db_name, db_user, db_charset, table
     )
 
 
+class OutputFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
 # -- global options ------------------------------------------------------------
 
 
@@ -131,8 +142,6 @@ def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug output on stderr (the API key is redacted)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    """Exit codes: 0 ok, 2 usage, 3 configuration, 4 database, 5 backend refused,
-    6 temporary failure (next run retries), 7 another sync running, 130 interrupted."""
     if verbose:
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
@@ -143,7 +152,7 @@ def main_options(
 @app.command()
 @command
 def structure(
-    format: Optional[str] = typer.Option(None, "--format", "-f", help="table or json (default: table on a terminal, json otherwise)."),
+    format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="table or json (default: table on a terminal, json otherwise)."),
     path: Optional[str] = PathOpt,
     url: Optional[str] = UrlOpt,
     config: Optional[str] = ConfigOpt,
@@ -155,9 +164,7 @@ def structure(
 ) -> None:
     """Print the site's public post types and taxonomies with labels and counts,
     read from the database (no PHP runs, nothing is sent)."""
-    fmt = (format or ("table" if sys.stdout.isatty() else "json")).lower()
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter("must be 'table' or 'json'", param_hint="--format")
+    fmt = format.value if format else ("table" if sys.stdout.isatty() else "json")
     from igny8_agent.site import locate_site
     from igny8_agent.structure import build_structure
 

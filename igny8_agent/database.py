@@ -56,6 +56,9 @@ class DbSettings:
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     statement_timeout: float = 10.0
+    # TLS only when wp-config asks for it (MYSQL_CLIENT_FLAGS with
+    # MYSQLI_CLIENT_SSL), as WordPress does; it also keeps start-up fast.
+    tls: bool = False
 
     def where(self) -> str:
         """Human description of the server, for messages."""
@@ -105,6 +108,8 @@ class ReadOnlySession:
                 read_timeout=s.read_timeout,
                 write_timeout=s.read_timeout,
                 autocommit=False,
+                ssl={"verify_mode": False} if s.tls else None,
+                ssl_disabled=not s.tls,
             )
             self.server_version = self._conn.get_server_info() or ""
             self._begin()

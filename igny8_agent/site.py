@@ -122,6 +122,7 @@ def locate_site(options: SiteOptions, environ: Mapping[str, str] = os.environ) -
         port=address.port,
         socket=address.socket,
         charset=connection_charset(value("charset")),
+        tls=wpconfig is not None and _wants_tls(wpconfig),
     )
     if not db.name:
         raise ConfigError(f"no database name: set DB_NAME in wp-config.php; {_hint('name')}")
@@ -164,6 +165,14 @@ def _overrides_complete(options: SiteOptions, environ: Mapping[str, str], settin
         return bool(options.db.get(key) or environ.get(env_name) or (settings and settings.database.get(key)))
 
     return all(given(k) for k in ("name", "user", "host", "table_prefix"))
+
+
+def _wants_tls(wpconfig: WPConfig) -> bool:
+    """``define('MYSQL_CLIENT_FLAGS', MYSQLI_CLIENT_SSL)`` (2048) turns TLS on in WordPress."""
+    flags = wpconfig.constants.get("MYSQL_CLIENT_FLAGS")
+    if isinstance(flags, int):
+        return bool(flags & 2048)
+    return "MYSQLI_CLIENT_SSL" in wpconfig.unresolved.get("MYSQL_CLIENT_FLAGS", "")
 
 
 def _int_constant(wpconfig: WPConfig, name: str, default: int) -> int:

@@ -72,7 +72,7 @@ def build_structure(facts: SiteFacts, settings: Settings) -> Structure:
         slugs = set(counts) | {s for s, k in known.items() if _registered(k, facts)}
         slugs |= set(rules.include)
         listed = structure.kind(kind)
-        for slug in sorted(slugs):
+        for slug in sorted(slugs, key=_display_order(kind)):
             info = known.get(slug)
             public = info.public if info else slug not in _non_public(kind)
             if slug in catalog.EXCLUDED_BY_CONTRACT:
@@ -131,6 +131,12 @@ def _registered(info: Known, facts: SiteFacts) -> bool:
     """Whether WordPress would register this type even with no rows: core
     always, plugins while they are active."""
     return not info.plugin or info.plugin in facts.active_plugins
+
+
+def _display_order(kind: str):
+    """Core types first, in WordPress's own order, then the rest by slug."""
+    core = list(catalog.CORE_POST_TYPES if kind == POST_TYPES else catalog.CORE_TAXONOMIES)
+    return lambda slug: (core.index(slug), "") if slug in core else (len(core), slug)
 
 
 def _non_public(kind: str) -> frozenset:
