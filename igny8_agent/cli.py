@@ -72,15 +72,19 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
-def fail(exc: BaseException) -> "typer.Exit":
-    """Print ``exc`` as one line on stderr and give the Exit to raise."""
+def fail(exc: BaseException, options: Optional[dict] = None) -> "typer.Exit":
+    """Print ``exc`` as one line on stderr (and as JSON on stdout for
+    ``--json``) and give the Exit to raise."""
     message = str(exc) if isinstance(exc, Igny8Error) else f"internal error: {type(exc).__name__}: {exc}"
+    code = exit_code_for(exc)
+    if options and options.get("as_json"):
+        print_json({"ok": False, "error": message, "exit_code": code})
     print(f"igny8-agent: error: {message}", file=sys.stderr)
     if log.isEnabledFor(logging.DEBUG) and not isinstance(exc, Igny8Error):
         import traceback
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
-    return typer.Exit(exit_code_for(exc))
+    return typer.Exit(code)
 
 
 def command(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -93,9 +97,9 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
         except KeyboardInterrupt:
-            raise fail(Interrupted("interrupted; nothing was left half-written")) from None
+            raise fail(Interrupted("interrupted; nothing was left half-written"), kwargs) from None
         except Exception as exc:  # noqa: BLE001 - the one place that turns errors into exit codes
-            raise fail(exc) from None
+            raise fail(exc, kwargs) from None
 
     return run
 
@@ -180,12 +184,547 @@ def structure(
         display.structure_table(result)
 
 
+# -- connect / sync / status / disconnect ----------------------------------------
+
+ApiUrlOpt = typer.Option(None, "--api-url", help="IGNY8 API base URL (default from the config file, env IGNY8_API_URL, else https://api.igny8.com/api/v1).")
+JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (for scripts).")
+_KEY_SHAPE = "igny8_"
+
+
+def _locate(path, url, config, db_host, db_name, db_user, db_charset, table_prefix):
+    from igny8_agent.site import locate_site
+
+    site = locate_site(site_options(path, url, config, db_host, db_name, db_user, db_charset, table_prefix))
+    if os.environ.get("IGNY8_API_URL"):  # the environment beats the config file
+        site.settings.api_url = os.environ["IGNY8_API_URL"]
+    return site
+
+
+def _read_api_key(from_stdin: bool) -> str:
+    """The key from stdin, IGNY8_API_KEY or a hidden prompt — never from argv."""
+    if from_stdin:
+        key = sys.stdin.readline().strip()
+    elif os.environ.get("IGNY8_API_KEY"):
+        key = os.environ["IGNY8_API_KEY"].strip()
+    elif sys.stdin.isatty():
+        key = typer.prompt("IGNY8 API key", hide_input=True).strip()
+    else:
+        raise ConfigError("no API key: pass it on standard input with --api-key-stdin, or set IGNY8_API_KEY")
+    if not key.startswith(_KEY_SHAPE) or not all(c.isalnum() or c in "-_" for c in key):
+        raise ConfigError("that does not look like an IGNY8 API key (they start with igny8_)")
+    return key
+
+
+def _refuse_key_in_argv(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        raise typer.BadParameter(
+            "a key on the command line is visible to every user of this host; "
+            "use --api-key-stdin, IGNY8_API_KEY or the prompt"
+        )
+    return value
+
+
+class Steps:
+    """Shows connect/sync steps: a spinner on a terminal, plain lines when asked, nothing under cron."""
+
+    def __init__(self, show: bool) -> None:
+        self.show = show
+        self.tty = show and sys.stderr.isatty()
+        self._status = None
+
+    def __call__(self, step: str) -> None:
+        if not self.show:
+            return
+        if self.tty:
+            from rich.console import Console
+
+            if self._status is None:
+                self._status = Console(stderr=True).status(step)
+                self._status.start()
+            else:
+                self._status.console.print(f"  [green]✓[/green] {self._last}")
+                self._status.update(step)
+        else:
+            print(f"igny8-agent: {step}", file=sys.stderr)
+        self._last = step
+
+    def done(self) -> None:
+        if self._status is not None:
+            self._status.console.print(f"  [green]✓[/green] {self._last}")
+            self._status.stop()
+            self._status = None
+
+
+@app.command()
+@command
+def connect(
+    api_key_stdin: bool = typer.Option(False, "--api-key-stdin", help="Read the API key from standard input (for automation)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", hidden=True, callback=_refuse_key_in_argv),
+    email: Optional[str] = typer.Option(None, "--email", help="Check that the key belongs to this account."),
+    site_id: Optional[int] = typer.Option(None, "--site-id", min=1, help="The IGNY8 site id (default: matched by the WordPress home URL)."),
+    api_url: Optional[str] = ApiUrlOpt,
+    as_json: bool = JsonOpt,
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+    db_host: Optional[str] = DbHostOpt,
+    db_name: Optional[str] = DbNameOpt,
+    db_user: Optional[str] = DbUserOpt,
+    db_charset: Optional[str] = DbCharsetOpt,
+    table_prefix: Optional[str] = PrefixOpt,
+) -> None:
+    """Connect this WordPress site to IGNY8 (once): validate the API key, store it
+    in the keyring, find the site and its integration, push the structure.
+    Safe to re-run: it updates the key and reuses the integration.
+
+    The key is asked for with hidden input, or read from --api-key-stdin or
+    IGNY8_API_KEY; it is never accepted as an argument."""
+    from igny8_agent import flow
+    from igny8_agent.settings import edit_settings
+
+    site = _locate(path, url, config, db_host, db_name, db_user, db_charset, table_prefix)
+    key = _read_api_key(api_key_stdin)
+    steps = Steps(show=not as_json)
+    try:
+        result = flow.connect(site, key, email=email, site_id=site_id, api_url=api_url, progress=steps)
+    finally:
+        steps.done()
+    _remember_site(site, api_url or site.settings.api_url, site_id, edit_settings)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    from igny8_agent import display
+
+    display.sync_summary(result, title="Connected & Ready")
+
+
+def _remember_site(site, api_url: str, site_id: Optional[int], edit_settings) -> None:
+    """Write the site's config file so cron can run `sync --config FILE`."""
+    changes = [(("wordpress", "path"), str(site.root) if site.root else "")]
+    if site.url:
+        changes.append((("wordpress", "url"), site.url))
+    changes.append((("backend", "api_url"), api_url.rstrip("/")))
+    if site_id:
+        changes.append((("backend", "site_id"), site_id))
+    edit_settings(site.paths.config, changes)
+
+
+@app.command()
+@command
+def sync(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact payload and send nothing."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help="If another sync of this site is running, wait up to this many seconds instead of exiting with code 7."),
+    as_json: bool = JsonOpt,
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+    db_host: Optional[str] = DbHostOpt,
+    db_name: Optional[str] = DbNameOpt,
+    db_user: Optional[str] = DbUserOpt,
+    db_charset: Optional[str] = DbCharsetOpt,
+    table_prefix: Optional[str] = PrefixOpt,
+) -> None:
+    """Read the structure and push it to IGNY8 ("Sync Now"; what cron runs daily).
+
+    On a terminal it shows progress; under cron it prints one line per run,
+    with details only on failure. Exit code 6 means a temporary failure that
+    the next run retries; 3 and 5 need an operator."""
+    from igny8_agent import flow
+
+    site = _locate(path, url, config, db_host, db_name, db_user, db_charset, table_prefix)
+    steps = Steps(show=sys.stderr.isatty() and not as_json and not dry_run)
+    try:
+        result = flow.sync(site, dry_run=dry_run, wait=wait, progress=steps)
+    except Igny8Error as exc:
+        steps.done()
+        if sys.stderr.isatty() or as_json:
+            raise
+        # Under cron: the failure is the run's one line in the log.
+        _log_line(site, f"sync failed (exit {exit_code_for(exc)}): {exc}")
+        raise typer.Exit(exit_code_for(exc)) from None
+    steps.done()
+    if dry_run:
+        print_json(result.payload)
+    elif as_json:
+        print_json(result.as_dict())
+    elif result.action == "skipped":
+        print(f"igny8-agent: {result.message}")
+    elif sys.stdout.isatty():
+        from igny8_agent import display
+
+        display.sync_summary(result, title="Structure pushed")
+    else:
+        _log_line(site, "sync ok: " + _counts_line(result))
+
+
+def _counts_line(result) -> str:
+    parts = [f"site {result.site_id}", f"integration {result.integration_id}"]
+    for kind, counts in result.counts.items():
+        parts.append(f"{kind} " + ",".join(f"{slug}={n}" for slug, n in counts.items()))
+    parts.append(f"{result.seconds:.2f}s")
+    return "; ".join(parts)
+
+
+def _log_line(site, text: str) -> None:
+    """The one line a cron run leaves in its log: time, site, outcome."""
+    from igny8_agent.state import utc_now
+
+    stream = sys.stdout if text.startswith("sync ok") else sys.stderr
+    print(f"{utc_now()} igny8-agent[{site.paths.name}] {text}", file=stream)
+
+
+@app.command()
+@command
+def status(
+    as_json: bool = JsonOpt,
+    local_only: bool = typer.Option(False, "--local", help="Only the local part; do not contact the backend."),
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+    db_host: Optional[str] = DbHostOpt,
+    db_name: Optional[str] = DbNameOpt,
+    db_user: Optional[str] = DbUserOpt,
+    db_charset: Optional[str] = DbCharsetOpt,
+    table_prefix: Optional[str] = PrefixOpt,
+) -> None:
+    """Where things stand: connection, account, site, key storage, last sync,
+    schedule, and the table the IGNY8 frontend shows (total · synced · enabled · limit).
+
+    Exit code 0 when the backend answered, 6 when it could not be reached,
+    5 when it refused the key, 3 when the site is not connected."""
+    from igny8_agent import flow
+    from igny8_agent.keystore import KeyStore, key_override
+    from igny8_agent.state import load_state
+
+    site = _locate(path, url, config, db_host, db_name, db_user, db_charset, table_prefix)
+    state = load_state(site.paths.state)
+    keystore = KeyStore()
+    override = key_override()
+    local = _local_status(site, state, keystore, override)
+    remote = None
+    if state.connected and not local_only:
+        remote = flow.remote_status(site, state, keystore)
+    if as_json:
+        print_json({"local": local, "remote": (remote.content_types if remote else None),
+                    "remote_error": (remote.error if remote and remote.error else None)})
+    else:
+        from igny8_agent import display
+
+        display.status_report(local, remote)
+    if not state.connected:
+        raise typer.Exit(exit_code_for(ConfigError("")))
+    if remote is not None and remote.error_kind is not None:
+        raise typer.Exit(exit_code_for(remote.error_kind))
+
+
+def _local_status(site, state, keystore, override) -> dict:
+    from igny8_agent import schedule
+
+    try:
+        installed = schedule.show(site.paths.name)
+    except Igny8Error:
+        installed = None
+    if not state.connected:
+        connection = "Not connected"
+    elif state.last_error and (not state.last_success or state.last_error.get("at", "") >= state.last_success):
+        connection = "Connected — last sync failed"
+    elif state.last_success:
+        connection = "Connected & Ready"
+    else:
+        connection = "Connected"
+    return {
+        "connection": connection,
+        "account": state.account_email,
+        "account_name": state.account_name,
+        "site_id": state.site_id,
+        "site_url": state.site_url,
+        "integration_id": state.integration_id,
+        "backend": state.api_url or site.settings.api_url,
+        "key_storage": (override[1] if override else keystore.backend_name) if state.connected or override else None,
+        "last_attempt": state.last_attempt or None,
+        "last_success": state.last_success or None,
+        "last_structure_fetch": state.last_structure_fetch or None,
+        "last_error": state.last_error or None,
+        "schedule": installed.description if installed else None,
+        "config": str(site.paths.config),
+        "state": str(site.paths.state),
+        "sync_enabled": site.settings.plugin_connection_enabled,
+        "two_way_sync_enabled": site.settings.two_way_sync_enabled,
+    }
+
+
+@app.command()
+@command
+def disconnect(
+    as_json: bool = JsonOpt,
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+) -> None:
+    """Remove this site's API key from the keyring and its local connection
+    state. The config file (your per-type choices) is kept."""
+    from igny8_agent import flow
+
+    site = _locate(path, url, config, None, None, None, None, None)
+    outcome = flow.disconnect(site)
+    if as_json:
+        print_json(outcome)
+    elif outcome["removed_key"] or outcome["removed_state"]:
+        print("Disconnected: the API key and the connection state were removed.")
+    else:
+        print("This site was not connected; nothing to remove.")
+
+
+# -- config --------------------------------------------------------------------
+
+config_app = typer.Typer(
+    help="Show or change this site's settings: per-type sync and limits, the two "
+    "switches, backend options. Changes are sent with the next sync.",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@command
+def config_show(
+    as_json: bool = JsonOpt,
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+) -> None:
+    """Print the settings in force and where they come from."""
+    site = _locate(path, url, config, None, None, None, None, None)
+    s = site.settings
+    data = {
+        "config_file": str(site.paths.config),
+        "exists": site.paths.config.exists(),
+        "wordpress": {"path": str(site.root or s.wordpress_path), "url": site.url or ""},
+        "backend": {"api_url": s.api_url, "site_id": s.site_id, "ca_bundle": s.ca_bundle,
+                    "timeout": s.timeout, "retry_budget": s.retry_budget},
+        "sync": {"plugin_connection_enabled": s.plugin_connection_enabled,
+                 "two_way_sync_enabled": s.two_way_sync_enabled},
+        "listing": {f"{verb}_{kind}": list(getattr(s.listing(kind), verb))
+                    for kind in ("post_types", "taxonomies") for verb in ("include", "exclude")},
+        "post_type": s.configured_types("post_types"),
+        "taxonomy": s.configured_types("taxonomies"),
+    }
+    if as_json:
+        print_json(data)
+        return
+    print(f"# {data['config_file']}{'' if data['exists'] else ' (not written yet: defaults)'}")
+    print(site.paths.config.read_text("utf-8") if data["exists"] else json.dumps(data, indent=2))
+
+
+@config_app.command("type")
+@command
+def config_type(
+    slug: str = typer.Argument(..., help="A post type or taxonomy slug, e.g. product or product_cat."),
+    enable: Optional[bool] = typer.Option(None, "--enable/--disable", help="Sync this type's content or not."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="fetch_limit: how many items IGNY8 fetches."),
+    listing: Optional[str] = typer.Option(None, "--list", help="include: always list it; exclude: never list it; auto: as WordPress says."),
+    taxonomy: Optional[bool] = typer.Option(None, "--taxonomy/--post-type", help="Which kind the slug is (default: found in the site)."),
+    reset: bool = typer.Option(False, "--reset", help="Forget this type's own settings (back to defaults)."),
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+) -> None:
+    """Change one post type's or taxonomy's settings."""
+    from igny8_agent.settings import TYPE_TABLE, edit_settings
+
+    if listing not in (None, "include", "exclude", "auto"):
+        raise typer.BadParameter("must be include, exclude or auto", param_hint="--list")
+    if enable is None and limit is None and listing is None and not reset:
+        raise typer.BadParameter("nothing to change: give --enable/--disable, --limit, --list or --reset")
+    site = _locate(path, url, config, None, None, None, None, None)
+    kind = _kind_of(site, slug, taxonomy)
+    table = TYPE_TABLE[kind]
+    changes = []
+    if reset:
+        changes.append(((table, slug), None))
+    if enable is not None:
+        changes.append(((table, slug, "enabled"), enable))
+    if limit is not None:
+        changes.append(((table, slug, "fetch_limit"), limit))
+    if listing is not None:
+        current = site.settings.listing(kind)
+        include = [x for x in current.include if x != slug] + ([slug] if listing == "include" else [])
+        exclude = [x for x in current.exclude if x != slug] + ([slug] if listing == "exclude" else [])
+        changes.append((("listing", f"include_{kind}"), include))
+        changes.append((("listing", f"exclude_{kind}"), exclude))
+    settings = edit_settings(site.paths.config, changes)
+    now = settings.type_settings(kind, slug)
+    print(f"{kind[:-1].replace('_', ' ')} {slug}: {'enabled' if now.enabled else 'disabled'}, "
+          f"limit {now.fetch_limit} (sent with the next sync)")
+
+
+def _kind_of(site, slug: str, taxonomy: Optional[bool]) -> str:
+    if taxonomy is not None:
+        return "taxonomies" if taxonomy else "post_types"
+    from igny8_agent import catalog
+
+    facts = site.read_facts()
+    is_post_type = slug in facts.post_type_counts or slug in facts.defined_post_types or slug in catalog.CORE_POST_TYPES or slug in catalog.WOOCOMMERCE_POST_TYPES
+    is_taxonomy = slug in facts.taxonomy_counts or slug in facts.defined_taxonomies or slug in catalog.CORE_TAXONOMIES or slug in catalog.WOOCOMMERCE_TAXONOMIES
+    if is_post_type == is_taxonomy:
+        what = "both a post type and a taxonomy" if is_post_type else "not found on this site"
+        raise ConfigError(f"{slug} is {what}: say which with --post-type or --taxonomy")
+    return "post_types" if is_post_type else "taxonomies"
+
+
+@config_app.command("sync")
+@command
+def config_sync(
+    enable: Optional[bool] = typer.Option(None, "--enable/--disable", help='"Enable Sync Operations" (plugin_connection_enabled).'),
+    two_way: Optional[bool] = typer.Option(None, "--two-way/--no-two-way", help='"Enable Two-Way Sync" (two_way_sync_enabled).'),
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+) -> None:
+    """Set the two switches. With sync operations disabled, the next sync tells
+    IGNY8 once and later syncs push nothing."""
+    from igny8_agent.settings import edit_settings
+
+    changes = []
+    if enable is not None:
+        changes.append((("sync", "plugin_connection_enabled"), enable))
+    if two_way is not None:
+        changes.append((("sync", "two_way_sync_enabled"), two_way))
+    if not changes:
+        raise typer.BadParameter("nothing to change: give --enable/--disable or --two-way/--no-two-way")
+    site = _locate(path, url, config, None, None, None, None, None)
+    settings = edit_settings(site.paths.config, changes)
+    print(f"sync operations {'enabled' if settings.plugin_connection_enabled else 'disabled'}, "
+          f"two-way sync {'enabled' if settings.two_way_sync_enabled else 'disabled'} (sent with the next sync)")
+
+
+@config_app.command("backend")
+@command
+def config_backend(
+    api_url: Optional[str] = typer.Option(None, "--api-url", help="IGNY8 API base URL."),
+    ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", help="CA bundle (PEM) for a private certificate authority; '' to remove."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help="Seconds for each request."),
+    retry_budget: Optional[float] = typer.Option(None, "--retry-budget", min=0, help="Seconds a run may spend retrying transient failures."),
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+) -> None:
+    """Set how the agent talks to the backend."""
+    from igny8_agent.settings import edit_settings
+
+    changes = []
+    if api_url is not None:
+        changes.append((("backend", "api_url"), api_url.rstrip("/")))
+    if ca_bundle is not None:
+        changes.append((("backend", "ca_bundle"), ca_bundle or None))
+    if timeout is not None:
+        changes.append((("backend", "timeout"), timeout))
+    if retry_budget is not None:
+        changes.append((("backend", "retry_budget"), retry_budget))
+    if not changes:
+        raise typer.BadParameter("nothing to change")
+    site = _locate(path, url, config, None, None, None, None, None)
+    edit_settings(site.paths.config, changes)
+    print(f"saved to {site.paths.config}")
+
+
+# -- schedule --------------------------------------------------------------------
+
+schedule_app = typer.Typer(
+    help="Run `igny8-agent sync` daily for this site: a systemd timer where systemd "
+    "runs, else a cron.d entry (random delay, one run at a time).",
+    no_args_is_help=True,
+)
+app.add_typer(schedule_app, name="schedule")
+
+
+def _schedule_args(site, user: Optional[str]):
+    import getpass
+    import shutil
+
+    beside = Path(sys.executable).parent / "igny8-agent"
+    agent = shutil.which("igny8-agent") or (str(beside) if beside.exists() else "")
+    if not agent:
+        raise ConfigError("cannot find the igny8-agent executable to schedule; install the package so it is on PATH")
+    return dict(
+        site_name=site.paths.name,
+        config=site.paths.config,
+        agent=agent,
+        user=user or getpass.getuser(),
+        lock=site.paths.lock,
+        log=site.paths.log,
+    )
+
+
+@schedule_app.command("install")
+@command
+def schedule_install(
+    kind: Optional[str] = typer.Option(None, "--kind", help="systemd or cron (default: systemd if it runs here)."),
+    user: Optional[str] = typer.Option(None, "--user", help="The user the job runs as (default: you)."),
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+) -> None:
+    """Install the daily job for this site."""
+    from igny8_agent import schedule
+
+    site = _locate(path, url, config, None, None, None, None, None)
+    if not site.paths.config.exists():
+        raise ConfigError("this site has no config file yet: run `igny8-agent connect` first")
+    installed = schedule.install(kind=kind, **_schedule_args(site, user))
+    print(f"installed: {installed.description}")
+    for written in installed.files:
+        print(f"  {written}")
+
+
+@schedule_app.command("remove")
+@command
+def schedule_remove(
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+) -> None:
+    """Remove this site's daily job."""
+    from igny8_agent import schedule
+
+    site = _locate(path, url, config, None, None, None, None, None)
+    removed = schedule.remove(site.paths.name)
+    print(f"removed: {removed.description}")
+
+
+@schedule_app.command("show")
+@command
+def schedule_show(
+    path: Optional[str] = PathOpt,
+    url: Optional[str] = UrlOpt,
+    config: Optional[str] = ConfigOpt,
+) -> None:
+    """Show this site's daily job, if any."""
+    from igny8_agent import schedule
+
+    site = _locate(path, url, config, None, None, None, None, None)
+    found = schedule.show(site.paths.name)
+    if found is None:
+        print("no schedule installed for this site (igny8-agent schedule install)")
+        return
+    print(found.description)
+    for item in found.files:
+        print(f"  {item}")
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Interrupted("terminated (SIGTERM); nothing was left half-written")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Console-script entry point."""
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app(args=argv, prog_name="igny8-agent")
     except KeyboardInterrupt:  # during parsing, before a command runs

@@ -1,0 +1,337 @@
+"""The connection flow and the daily sync, as the contract describes them.
+
+Not Connected -> Authenticating -> Connected (structure syncing) ->
+Connected & Ready. Each step is reported through a ``progress`` callback so
+the CLI can show it; nothing here prints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional
+
+from igny8_agent import __version__
+from igny8_agent.client import BackendClient
+from igny8_agent.errors import (
+    AuthError,
+    BackendError,
+    IntegrationMissing,
+    NotConnectedError,
+    SiteError,
+    TransientError,
+)
+from igny8_agent.keystore import KeyStore, entry_name, key_override
+from igny8_agent.site import Site
+from igny8_agent.state import RunLock, State, load_state, save_state, utc_now
+from igny8_agent.structure import KINDS, Structure, build_payload, build_structure
+from igny8_agent.urls import same_site
+
+log = logging.getLogger("igny8_agent.flow")
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class SyncResult:
+    """What a connect or sync did, for printing and ``--json``."""
+
+    action: str  # "pushed", "dry-run", "skipped"
+    site_id: Optional[int] = None
+    integration_id: Optional[int] = None
+    site_url: str = ""
+    counts: Dict[str, Dict[str, int]] = field(default_factory=dict)
+    last_structure_fetch: str = ""
+    payload: Optional[dict] = None
+    warnings: List[str] = field(default_factory=list)
+    seconds: float = 0.0
+    message: str = ""
+
+    def as_dict(self) -> Dict[str, Any]:
+        out = {
+            "action": self.action,
+            "site_id": self.site_id,
+            "integration_id": self.integration_id,
+            "site_url": self.site_url,
+            "counts": self.counts,
+            "last_structure_fetch": self.last_structure_fetch or None,
+            "warnings": self.warnings,
+            "seconds": round(self.seconds, 3),
+        }
+        if self.message:
+            out["message"] = self.message
+        return out
+
+
+def make_client(site: Site, api_key: str, api_url: Optional[str] = None, retry_budget: Optional[float] = None) -> BackendClient:
+    s = site.settings
+    return BackendClient(
+        api_url or s.api_url,
+        api_key,
+        timeout=s.timeout,
+        ca_bundle=s.ca_bundle or None,
+        retry_budget=s.retry_budget if retry_budget is None else retry_budget,
+    )
+
+
+def counts_of(structure: Structure) -> Dict[str, Dict[str, int]]:
+    return {kind: {slug: t.count for slug, t in structure.kind(kind).items()} for kind in KINDS}
+
+
+# -- connect -------------------------------------------------------------------
+
+
+def connect(
+    site: Site,
+    api_key: str,
+    *,
+    email: Optional[str] = None,
+    site_id: Optional[int] = None,
+    api_url: Optional[str] = None,
+    keystore: Optional[KeyStore] = None,
+    progress: Progress = _quiet,
+) -> SyncResult:
+    started = time.monotonic()
+    url = (api_url or site.settings.api_url).rstrip("/")
+    keystore = keystore or KeyStore()
+    with RunLock(site.paths.lock):
+        state = load_state(site.paths.state)
+        with make_client(site, api_key, url) as client:
+            progress("Authenticating…")
+            me = client.me()
+            if email and str(me.get("email", "")).strip().lower() != email.strip().lower():
+                raise AuthError("Failed to connect: this API key belongs to another account")
+            entry = entry_name(url, site.paths.name)
+            keystore.set(entry, api_key)
+            progress("Connected")
+
+            facts = site.read_facts()
+            site_record = resolve_site(client, site_id or site.settings.site_id, facts.home, facts.siteurl)
+            structure = build_structure(facts, site.settings)
+
+            if state.site_id != int(site_record["id"]) or state.api_url != url:
+                state.integration_id = None  # another site or backend: find its own
+            state.api_url = url
+            state.key_entry = entry
+            account = me.get("account") if isinstance(me.get("account"), dict) else {}
+            state.account_email = str(me.get("email") or "")
+            state.account_name = str(account.get("name") or "")
+            state.site_id = int(site_record["id"])
+            state.site_url = facts.site_url
+            state.fingerprint = site.fingerprint(facts.site_url)
+            state.connected_at = utc_now()
+            save_state(site.paths.state, state)
+
+            progress("Structure syncing…")
+            result = _push(client, site, state, structure)
+        progress("Connected & Ready")
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def resolve_site(client: BackendClient, site_id: Optional[int], home: str, siteurl: str) -> dict:
+    """The backend's site for this WordPress: by id when given, else by URL."""
+    sites = [s for s in client.sites() if isinstance(s, dict) and "id" in s]
+    if site_id is not None:
+        matches = [s for s in sites if _as_int(s.get("id")) == site_id]
+    else:
+        matches = [s for s in sites if same_site(str(s.get("url", "")), home)]
+        if not matches and siteurl:
+            matches = [s for s in sites if same_site(str(s.get("url", "")), siteurl)]
+    if not matches:
+        where = f"id {site_id}" if site_id is not None else home or siteurl or "(no home URL)"
+        raise SiteError(f"Site not found: no site of this account matches {where}; check the URL in IGNY8 or use --site-id")
+    if len(matches) > 1:
+        ids = ", ".join(str(s["id"]) for s in matches)
+        raise SiteError(f"several sites of this account match {home} (ids {ids}); choose one with --site-id")
+    if matches[0].get("is_active") is False:
+        raise SiteError(f"Site is not active: site {matches[0]['id']} is disabled in IGNY8")
+    return matches[0]
+
+
+def find_or_create_integration(client: BackendClient, site_id: int, site_url: str) -> int:
+    existing = _first_integration(client, site_id)
+    if existing is not None:
+        return existing
+    try:
+        return int(client.create_integration(site_id, site_url)["id"])
+    except BackendError as exc:
+        # A create retried after a timeout may have gone through the first
+        # time: the backend then refuses a second one (400). Look again.
+        again = _first_integration(client, site_id) if exc.status == 400 else None
+        if again is None:
+            raise
+        return again
+
+
+def _first_integration(client: BackendClient, site_id: int) -> Optional[int]:
+    for item in client.integrations(site_id):
+        if item.get("is_active", True) is not False and _as_int(item.get("id")) is not None:
+            return int(item["id"])
+    return None
+
+
+def _push(client: BackendClient, site: Site, state: State, structure: Structure) -> SyncResult:
+    """Find or create the integration, push the payload, record the outcome."""
+    settings = site.settings
+    payload = build_payload(structure, settings, __version__)
+    try:
+        if state.integration_id is None:
+            state.integration_id = find_or_create_integration(client, state.site_id, structure.site_url)
+        try:
+            data = client.update_structure(state.integration_id, payload)
+        except IntegrationMissing:
+            # Deleted on the backend: find or create it again once, retry once.
+            log.info("integration %s is gone; finding or creating it again", state.integration_id)
+            state.integration_id = find_or_create_integration(client, state.site_id, structure.site_url)
+            data = client.update_structure(state.integration_id, payload)
+    except (BackendError, TransientError) as exc:
+        status = getattr(exc, "status", None)
+        state.record_failure(str(exc), status, temporary=isinstance(exc, TransientError))
+        save_state(site.paths.state, state)
+        raise
+    fetched = str((data or {}).get("last_structure_fetch") or "")
+    counts = counts_of(structure)
+    state.record_success(fetched, counts, settings.plugin_connection_enabled)
+    save_state(site.paths.state, state)
+    return SyncResult(
+        action="pushed",
+        site_id=state.site_id,
+        integration_id=state.integration_id,
+        site_url=structure.site_url,
+        counts=counts,
+        last_structure_fetch=state.last_structure_fetch,
+        payload=payload,
+        warnings=structure.warnings,
+    )
+
+
+# -- sync ----------------------------------------------------------------------
+
+
+def sync(
+    site: Site,
+    *,
+    dry_run: bool = False,
+    wait: float = 0.0,
+    keystore: Optional[KeyStore] = None,
+    progress: Progress = _quiet,
+) -> SyncResult:
+    started = time.monotonic()
+    if dry_run:
+        progress("Reading the WordPress database…")
+        structure = build_structure(site.read_facts(), site.settings)
+        return SyncResult(
+            action="dry-run",
+            site_url=structure.site_url,
+            counts=counts_of(structure),
+            payload=build_payload(structure, site.settings, __version__),
+            warnings=structure.warnings,
+            seconds=time.monotonic() - started,
+        )
+
+    with RunLock(site.paths.lock, wait=wait):
+        state = load_state(site.paths.state)
+        if not state.connected:
+            raise NotConnectedError("this site is not connected yet: run `igny8-agent connect` first")
+        api_key = load_api_key(state, keystore)
+        settings = site.settings
+        if not settings.plugin_connection_enabled and state.pushed_connection_enabled is False:
+            return SyncResult(
+                action="skipped",
+                site_id=state.site_id,
+                integration_id=state.integration_id,
+                message="sync operations are disabled (plugin_connection_enabled = false); nothing was pushed",
+                seconds=time.monotonic() - started,
+            )
+
+        progress("Reading the WordPress database…")
+        try:
+            facts = site.read_facts()
+            _check_fingerprint(site, state, facts.site_url)
+            structure = build_structure(facts, settings)
+        except Exception as exc:
+            state.record_failure(str(exc), None, temporary=False)
+            save_state(site.paths.state, state)
+            raise
+
+        progress("Structure syncing…")
+        with make_client(site, api_key, state.api_url) as client:
+            result = _push(client, site, state, structure)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def load_api_key(state: State, keystore: Optional[KeyStore] = None) -> str:
+    override = key_override()
+    if override:
+        return override[0]
+    key = (keystore or KeyStore()).get(state.key_entry)
+    if not key:
+        raise NotConnectedError(
+            "no API key stored for this site (keyring entry missing): run `igny8-agent connect` again"
+        )
+    return key
+
+
+def _check_fingerprint(site: Site, state: State, home: str) -> None:
+    """Refuse to push from a copy of the site (staging clone carrying the config)."""
+    expected = state.fingerprint
+    current = site.fingerprint(home)
+    if not expected or expected == current:
+        return
+    changed = [f"{k} {expected.get(k)!r} -> {current.get(k)!r}" for k in current if expected.get(k) != current.get(k)]
+    raise SiteError(
+        "this site is not the one that was connected (" + "; ".join(changed) + "): "
+        "if it is a copy (staging), it must not overwrite the original; "
+        "run `igny8-agent connect` here to connect it on its own"
+    )
+
+
+# -- status --------------------------------------------------------------------
+
+
+@dataclass
+class RemoteStatus:
+    content_types: Optional[dict] = None
+    error: str = ""
+    error_kind: Optional[BaseException] = None
+
+
+def remote_status(site: Site, state: State, keystore: Optional[KeyStore] = None, budget: float = 5.0) -> RemoteStatus:
+    """What the backend holds (the IGNY8 frontend's Content Types table)."""
+    if not state.connected or state.integration_id is None:
+        return RemoteStatus(error="not connected")
+    try:
+        api_key = load_api_key(state, keystore)
+        with make_client(site, api_key, state.api_url, retry_budget=budget) as client:
+            return RemoteStatus(content_types=client.content_types(state.integration_id))
+    except (BackendError, TransientError, NotConnectedError) as exc:
+        return RemoteStatus(error=str(exc), error_kind=exc)
+
+
+def disconnect(site: Site, keystore: Optional[KeyStore] = None) -> Dict[str, Any]:
+    """Forget the key and the connection state; the config file stays."""
+    with RunLock(site.paths.lock, wait=10.0):
+        state = load_state(site.paths.state)
+        removed_key = False
+        if state.key_entry:
+            removed_key = (keystore or KeyStore()).delete(state.key_entry)
+        had_state = site.paths.state.exists()
+        if had_state:
+            site.paths.state.unlink()
+    return {"removed_key": removed_key, "removed_state": had_state, "site_id": state.site_id}
+
+
+def _as_int(value: Any) -> Optional[int]:
+    if isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,393 @@
+"""Run ``igny8-agent sync`` once a day for a site: a systemd timer or a cron job.
+
+Both run the sync daily with a random delay of up to an hour, so that
+thousands of sites do not call the backend in the same minute.
+
+- systemd: the template units ``igny8-agent@.service`` and
+  ``igny8-agent@.timer`` are shared by all sites of a host; the instance name
+  is the site name. Each site also gets a drop-in,
+  ``igny8-agent@<site>.service.d/10-igny8-agent.conf``, pinning its own user,
+  config file and state directory, so one site's install never changes
+  another's. The timer is enabled with ``systemctl``.
+- cron: one file per site, ``/etc/cron.d/igny8-agent-<site>``.
+
+The texts come from the templates in ``igny8_agent/templates`` (the same files
+as ``cron/`` in the source tree), with ``@NAME@`` placeholders filled in here.
+Everything is written under ``root`` (``/`` normally, a scratch directory in
+tests); ``systemctl`` is only called when the units are managed, by default
+only when ``root`` is ``/``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from igny8_agent.errors import ConfigError
+
+SYSTEMD = "systemd"
+CRON = "cron"
+KINDS = (SYSTEMD, CRON)
+
+TIMING = "daily, random delay up to 1 h"
+
+CRON_DIR = "etc/cron.d"
+UNIT_DIR = "etc/systemd/system"
+SERVICE = f"{UNIT_DIR}/igny8-agent@.service"
+TIMER = f"{UNIT_DIR}/igny8-agent@.timer"
+TIMER_WANTS = f"{UNIT_DIR}/timers.target.wants"
+DROP_IN = "10-igny8-agent.conf"
+
+# Files written here are read by cron and systemd: root-owned, world-readable.
+FILE_MODE = 0o644
+DIR_MODE = 0o755
+
+# Dots alone ("." or "..") would read as directories.
+SITE_NAME = re.compile(r"(?!\.+$)[A-Za-z0-9._-]{1,200}")
+# Paths go unquoted into a shell command line and into unit files, where
+# whitespace, quotes, "$", "%" and "\" all mean something: allow none of them.
+SAFE_PATH = re.compile(r"/[A-Za-z0-9_./+,:@=-]*")
+USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
+# The first line of the cron template names the site the file is for.
+CRON_SITE_LINE = re.compile(r"^# igny8-agent: daily sync of WordPress site (\S+)$", re.MULTILINE)
+
+NEEDS_ROOT = "{doing} the schedule needs root: run `sudo igny8-agent schedule {command} ...`"
+
+Run = Callable[..., "subprocess.CompletedProcess[str]"]
+
+
+@dataclass
+class Schedule:
+    kind: str  # "systemd" or "cron"
+    files: list  # Paths written / that would be written (removed, for remove())
+    description: str
+
+
+def detect_kind(root: Path = Path("/")) -> str:
+    """"systemd" when systemd is the running init system, else "cron"."""
+    return SYSTEMD if (root / "run" / "systemd" / "system").is_dir() else CRON
+
+
+def render(kind: str, site_name: str, config: Path, agent: str, user: str, lock: Path, log: Path) -> Dict[str, str]:
+    """The files of one site's schedule: ``{path relative to root: text}``.
+
+    ``lock`` is the agent's lock file for the site; its folder is the state
+    directory, which the run may write and is told about
+    (``IGNY8_STATE_DIR``). The cron job keeps itself from piling up with
+    ``flock`` on a lock file of its own beside it (``<site>.cron.lock``): the
+    agent takes an ``flock`` on ``lock`` during a sync, and would find it
+    taken if cron held it. ``log`` is used by cron only; systemd sends the
+    output to the journal.
+    """
+    _check_kind(kind)
+    _check_site_name(site_name)
+    for what, path in (("agent", agent), ("config file", config), ("lock file", lock), ("log file", log)):
+        _check_path(what, str(path))
+    if not USER_NAME.fullmatch(user):
+        raise ConfigError(f"invalid user name {user!r} for the schedule")
+    values = {
+        "SITE": site_name,
+        "USER": user,
+        "AGENT": agent,
+        "CONFIG": str(config),
+        "SITES_DIR": str(config.parent),
+        "STATE_DIR": str(lock.parent),
+        "CRON_LOCK": str(cron_lock(lock)),
+        "LOG": str(log),
+    }
+    if kind == CRON:
+        return {_cron_file(site_name): _fill("igny8-agent.cron", values)}
+    return {
+        SERVICE: _fill("igny8-agent@.service", values),
+        TIMER: _fill("igny8-agent@.timer", values),
+        _drop_in(site_name): _fill("site-override.conf", values),
+    }
+
+
+def install(
+    site_name: str,
+    config: Path,
+    agent: str,
+    user: str,
+    lock: Path,
+    log: Path,
+    *,
+    root: Path = Path("/"),
+    kind: Optional[str] = None,
+    run: Run = subprocess.run,
+    manage_units: Optional[bool] = None,
+) -> Schedule:
+    """Write the site's schedule and, for systemd, enable its timer.
+
+    A schedule of the other kind for the same site is removed once this one
+    is in place: the site never syncs twice a day, and a failed install
+    leaves the old schedule working.
+    ``manage_units`` (default: ``root`` is ``/``) says whether to run
+    ``systemctl daemon-reload`` and ``systemctl enable --now``.
+    """
+    kind = kind or detect_kind(root)
+    files = render(kind, site_name, config, agent, user, lock, log)
+    manage = _manage_units(root, manage_units)
+    targets = [root / relative for relative in files]
+    try:
+        if kind == CRON:
+            _refuse_other_sites_cron_file(root, site_name)
+        for target, text in zip(targets, files.values()):
+            _write_file(target, text)
+        if kind == SYSTEMD:
+            if manage:
+                _systemctl(run, "daemon-reload")
+                _systemctl(run, "enable", "--now", _timer_unit(site_name))
+            _remove_cron(root, site_name)
+        else:
+            _remove_systemd(root, site_name, run, manage)
+    except PermissionError:
+        raise ConfigError(NEEDS_ROOT.format(doing="installing", command="install")) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot install the schedule: {_os_error(exc)}") from None
+    return Schedule(kind=kind, files=targets, description=_describe(kind, site_name))
+
+
+def remove(
+    site_name: str,
+    *,
+    root: Path = Path("/"),
+    kind: Optional[str] = None,
+    run: Run = subprocess.run,
+    manage_units: Optional[bool] = None,
+) -> Schedule:
+    """Disable and delete the site's schedule: of ``kind``, or of both kinds.
+
+    Nothing installed is fine. The shared systemd template units go with the
+    last site that uses them.
+    """
+    _check_site_name(site_name)
+    if kind is not None:
+        _check_kind(kind)
+    manage = _manage_units(root, manage_units)
+    removed: Dict[str, List[Path]] = {}
+    try:
+        if kind in (None, SYSTEMD):
+            removed[SYSTEMD] = _remove_systemd(root, site_name, run, manage)
+        if kind in (None, CRON):
+            removed[CRON] = _remove_cron(root, site_name)
+    except PermissionError:
+        raise ConfigError(NEEDS_ROOT.format(doing="removing", command="remove")) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot remove the schedule: {_os_error(exc)}") from None
+    done = [k for k in KINDS if removed.get(k)]
+    if not done:
+        return Schedule(
+            kind=kind or detect_kind(root), files=[], description=f"no schedule installed for site {site_name}"
+        )
+    files = [path for k in done for path in removed[k]]
+    description = " and ".join(_describe(k, site_name) for k in done)
+    return Schedule(kind=done[0], files=files, description=f"removed {description}")
+
+
+def show(site_name: str, *, root: Path = Path("/")) -> Optional[Schedule]:
+    """What is installed for this site (systemd first, then cron); None if nothing."""
+    _check_site_name(site_name)
+    if _systemd_installed(root, site_name):
+        files = [root / p for p in (SERVICE, TIMER, _drop_in(site_name)) if (root / p).exists()]
+        description = _describe(SYSTEMD, site_name)
+        if not os.path.lexists(root / TIMER_WANTS / _timer_unit(site_name)):
+            description += f", not enabled: run `systemctl enable --now {_timer_unit(site_name)}`"
+        return Schedule(kind=SYSTEMD, files=files, description=description)
+    if _cron_installed(root, site_name):
+        return Schedule(kind=CRON, files=[root / _cron_file(site_name)], description=_describe(CRON, site_name))
+    return None
+
+
+# -- names and checks ---------------------------------------------------------
+
+
+def cron_lock(lock: Path) -> Path:
+    """The cron job's own lock file, beside the agent's ``lock``."""
+    return lock.with_suffix(".cron.lock")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ConfigError(f"unknown schedule kind {kind!r}: use systemd or cron")
+
+
+def _check_site_name(site_name: str) -> None:
+    if not isinstance(site_name, str) or not SITE_NAME.fullmatch(site_name):
+        raise ConfigError(
+            f"invalid site name {site_name!r}: use letters, digits, '.', '_' and '-' (at most 200, not only dots)"
+        )
+
+
+def _check_path(what: str, text: str) -> None:
+    if not SAFE_PATH.fullmatch(text):
+        raise ConfigError(
+            f"the {what} {text!r} cannot be scheduled: it must be an absolute path of letters, "
+            "digits and . _ / + , : @ = - only"
+        )
+
+
+def _cron_file(site_name: str) -> str:
+    # Debian's cron ignores cron.d files whose names contain a dot.
+    return f"{CRON_DIR}/igny8-agent-{site_name.replace('.', '_')}"
+
+
+def _timer_unit(site_name: str) -> str:
+    return f"igny8-agent@{site_name}.timer"
+
+
+def _drop_in_dir(site_name: str) -> str:
+    return f"{UNIT_DIR}/igny8-agent@{site_name}.service.d"
+
+
+def _drop_in(site_name: str) -> str:
+    return f"{_drop_in_dir(site_name)}/{DROP_IN}"
+
+
+def _describe(kind: str, site_name: str) -> str:
+    if kind == SYSTEMD:
+        return f"systemd timer {_timer_unit(site_name)} ({TIMING})"
+    return f"cron job /{_cron_file(site_name)} ({TIMING})"
+
+
+def _manage_units(root: Path, manage_units: Optional[bool]) -> bool:
+    return root == Path("/") if manage_units is None else manage_units
+
+
+# -- templates ----------------------------------------------------------------
+
+
+def _template(name: str) -> str:
+    return (resources.files("igny8_agent") / "templates" / name).read_text(encoding="utf-8")
+
+
+def _fill(template_name: str, values: Dict[str, str]) -> str:
+    return PLACEHOLDER.sub(lambda match: values[match.group(1)], _template(template_name))
+
+
+# -- what is installed --------------------------------------------------------
+
+
+def _cron_site(path: Path) -> Optional[str]:
+    """The site a cron file of ours is for; None if it does not say."""
+    try:
+        match = CRON_SITE_LINE.search(path.read_text(encoding="utf-8", errors="replace"))
+    except FileNotFoundError:
+        return None
+    return match.group(1) if match else None
+
+
+def _cron_installed(root: Path, site_name: str) -> bool:
+    """The cron file exists and is not another site's that maps to the same name."""
+    path = root / _cron_file(site_name)
+    return path.is_file() and _cron_site(path) in (None, site_name)
+
+
+def _refuse_other_sites_cron_file(root: Path, site_name: str) -> None:
+    path = root / _cron_file(site_name)
+    other = _cron_site(path) if path.is_file() else None
+    if other not in (None, site_name):
+        raise ConfigError(f"/{_cron_file(site_name)} already schedules site {other}: rename one of the config files")
+
+
+def _systemd_installed(root: Path, site_name: str) -> bool:
+    return (root / _drop_in(site_name)).is_file() or os.path.lexists(root / TIMER_WANTS / _timer_unit(site_name))
+
+
+def _other_systemd_sites(root: Path, site_name: str) -> bool:
+    """Does any other site still use the shared template units?
+
+    Sites installed here have a drop-in; sites enabled by hand, a link in
+    timers.target.wants. Both names carry the site after the "@".
+    """
+    drop_ins = (root / UNIT_DIR).glob(f"igny8-agent@*.service.d/{DROP_IN}")
+    enabled = (root / TIMER_WANTS).glob("igny8-agent@*.timer")
+    names = [p.parent.name[: -len(".service.d")] for p in drop_ins] + [p.name[: -len(".timer")] for p in enabled]
+    return any(name.split("@", 1)[1] != site_name for name in names)
+
+
+# -- removing -----------------------------------------------------------------
+
+
+def _remove_cron(root: Path, site_name: str) -> List[Path]:
+    if not _cron_installed(root, site_name):
+        return []
+    path = root / _cron_file(site_name)
+    path.unlink()
+    return [path]
+
+
+def _remove_systemd(root: Path, site_name: str, run: Run, manage: bool) -> List[Path]:
+    if not _systemd_installed(root, site_name):
+        return []
+    removed = []
+    if manage and (root / TIMER).is_file():
+        link = root / TIMER_WANTS / _timer_unit(site_name)
+        enabled = os.path.lexists(link)
+        _systemctl(run, "disable", "--now", _timer_unit(site_name))
+        if enabled:
+            removed.append(link)  # systemctl deleted it
+    drop_in = root / _drop_in(site_name)
+    if drop_in.is_file():
+        drop_in.unlink()
+        removed.append(drop_in)
+        try:
+            drop_in.parent.rmdir()  # kept if the operator has an override.conf there
+        except OSError:
+            pass
+    if not _other_systemd_sites(root, site_name):
+        for shared in (root / SERVICE, root / TIMER):
+            if shared.is_file():
+                shared.unlink()
+                removed.append(shared)
+    if manage:
+        _systemctl(run, "daemon-reload")
+    return removed
+
+
+# -- writing and systemctl ------------------------------------------------------
+
+
+def _write_file(path: Path, text: str) -> None:
+    """Replace ``path`` atomically with a root-readable file (0644).
+
+    The temp file's name starts with a dot, which cron and systemd both skip.
+    """
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), FILE_MODE)
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _os_error(exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    return f"{exc.filename}: {reason}" if exc.filename else reason
+
+
+def _systemctl(run: Run, *args: str) -> None:
+    command = ["systemctl", *args]
+    try:
+        result = run(command, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise ConfigError("systemctl not found: this host has no systemd, use the cron schedule") from None
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout or "").strip() or f"exit status {result.returncode}"
+        raise ConfigError(f"`{' '.join(command)}` failed: {detail}")
