@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import sys
 from enum import Enum
@@ -45,8 +44,7 @@ EXIT_CODES = (
     (Interrupted, 130),  # SIGINT / SIGTERM
 )
 
-log = logging.getLogger("igny8_agent")
-
+VERBOSE = False  # set by -v; logging is imported only then
 app = typer.Typer(
     name="igny8-agent",
     help=(
@@ -80,7 +78,7 @@ def fail(exc: BaseException, options: Optional[dict] = None) -> "typer.Exit":
     if options and options.get("as_json"):
         print_json({"ok": False, "error": message, "exit_code": code})
     print(f"igny8-agent: error: {message}", file=sys.stderr)
-    if log.isEnabledFor(logging.DEBUG) and not isinstance(exc, Igny8Error):
+    if VERBOSE and not isinstance(exc, Igny8Error):
         import traceback
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
@@ -146,7 +144,11 @@ def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug output on stderr (the API key is redacted)."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
+    global VERBOSE
     if verbose:
+        import logging
+
+        VERBOSE = True
         logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
@@ -169,11 +171,18 @@ def structure(
     """Print the site's public post types and taxonomies with labels and counts,
     read from the database (no PHP runs, nothing is sent)."""
     fmt = format.value if format else ("table" if sys.stdout.isatty() else "json")
+    from igny8_agent import prefetch
     from igny8_agent.site import locate_site
     from igny8_agent.structure import build_structure
 
-    site = locate_site(site_options(path, url, config, db_host, db_name, db_user, db_charset, table_prefix))
-    result = build_structure(site.read_facts(), site.settings)
+    options = site_options(path, url, config, db_host, db_name, db_user, db_charset, table_prefix)
+    ahead = prefetch.take(options)
+    if ahead is not None:
+        site, facts = ahead
+    else:
+        site = locate_site(options)
+        facts = site.read_facts()
+    result = build_structure(facts, site.settings)
     for warning in result.warnings:
         print(f"igny8-agent: warning: {warning}", file=sys.stderr)
     if fmt == "json":

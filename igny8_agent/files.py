@@ -8,7 +8,6 @@ of the directory.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from igny8_agent.errors import ConfigError
@@ -27,6 +26,8 @@ def ensure_private_dir(path: Path) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data``: readers see the old file or the new one."""
+    import tempfile
+
     ensure_private_dir(path.parent)
     fd = -1
     tmp = ""

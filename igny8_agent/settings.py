@@ -15,11 +15,6 @@ from typing import Any, Dict, List, Optional, Tuple
 from igny8_agent.errors import ConfigError
 from igny8_agent.files import write_atomic
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on older Pythons
-    import tomli as tomllib
-
 DEFAULT_API_URL = "https://api.igny8.com/api/v1"
 DEFAULT_FETCH_LIMIT = 100
 DEFAULT_ENABLED = {"post_types": ("post", "page"), "taxonomies": ("category", "post_tag")}
@@ -115,6 +110,15 @@ class Settings:
         return dict(self._types.get(kind, {}))
 
 
+def _toml():
+    """The TOML reader, imported only when there is a file to read."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on older Pythons
+        import tomli as tomllib
+    return tomllib
+
+
 def load_settings(path: Path) -> Settings:
     """Read ``path``; a missing file means all defaults."""
     try:
@@ -123,6 +127,7 @@ def load_settings(path: Path) -> Settings:
         return Settings(path=path)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    tomllib = _toml()
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -252,6 +257,6 @@ def edit_settings(path: Path, changes: List[Tuple[Tuple[str, ...], Any]]) -> Set
         else:
             table[keys[-1]] = value
     new_text = tomlkit.dumps(doc)
-    settings = _from_dict(tomllib.loads(new_text), path)
+    settings = _from_dict(_toml().loads(new_text), path)
     write_atomic(path, new_text.encode("utf-8"))
     return settings

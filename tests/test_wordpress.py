@@ -327,3 +327,12 @@ def db_user(mariadb_server):
     with admin_connect() as conn, conn.cursor() as cur:
         for user in made:
             cur.execute("DROP USER IF EXISTS %s@'%%'", (user,))
+
+
+def test_rsa_password_exchange_support_loads_when_a_server_asks():
+    import pymysql._auth as auth
+
+    from igny8_agent import database
+
+    assert database._with_rsa_auth() is True
+    assert auth._have_cryptography is True
