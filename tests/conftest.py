@@ -276,3 +276,56 @@ def run_agent(*args: str, env: Optional[Dict[str, str]] = None, cwd: Optional[Pa
         [sys.executable, "-m", "igny8_agent", *args],
         capture_output=True, text=True, env=full_env, cwd=cwd, input=input, timeout=timeout,
     )
+
+
+# -- the backend and a connected-site harness (end-to-end tests) -------------
+
+from contract_server import ContractServer  # noqa: E402
+
+API_KEY = "igny8_e2eKey-0123456789abcdefABCDEF"
+HOME = "https://example.com"
+
+
+@pytest.fixture
+def backend():
+    """The contract server on loopback: one account (API_KEY), its site for HOME and another."""
+    server = ContractServer(page_size=2).start()
+    account = server.add_account("Acme", "dev@igny8.com", API_KEY)
+    server.site_id = server.add_site(account, "https://www.Example.com/", name="Example")
+    server.other_site = server.add_site(account, "https://other.example.org", name="Other")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def site(tmp_path, wpdb, agent_env, backend):
+    """A WordPress root on a fresh database, the agent's environment pointed at
+    the loopback backend with the file keyring, and helpers to run the agent."""
+    wpdb.set_option("home", HOME)
+    wpdb.add_posts("post", "publish", 4)
+    root = write_wp_config(tmp_path / "wordpress", wpdb.name)
+    env = dict(agent_env, IGNY8_KEYRING="file", IGNY8_API_URL=backend.base_url)
+
+    class Site:
+        db = wpdb
+        path = root
+        state_dir = tmp_path / "state"
+
+        def run(self, *args, input=None, extra_env=None, timeout=60):
+            return run_agent(*args, "--path", str(root), env=dict(env, **(extra_env or {})),
+                             input=input, timeout=timeout)
+
+        def connect(self, *args, key=API_KEY):
+            return self.run("connect", "--api-key-stdin", *args, input=key + "\n")
+
+        def status(self):
+            result = self.run("status", "--json")
+            return result, json.loads(result.stdout) if result.stdout.strip() else None
+
+        def state(self):
+            files = list(self.state_dir.glob("*.state.json"))
+            return json.loads(files[0].read_text()) if files else None
+
+    return Site()
+
+

@@ -12,54 +12,8 @@ import time
 
 import pytest
 
-from contract_server import ContractServer
-from conftest import run_agent, write_wp_config
+from conftest import API_KEY, HOME
 from igny8_agent.state import RunLock
-
-API_KEY = "igny8_e2eKey-0123456789abcdefABCDEF"
-HOME = "https://example.com"
-
-
-@pytest.fixture
-def backend():
-    server = ContractServer(page_size=2).start()
-    account = server.add_account("Acme", "dev@igny8.com", API_KEY)
-    server.site_id = server.add_site(account, "https://www.Example.com/", name="Example")
-    server.other_site = server.add_site(account, "https://other.example.org", name="Other")
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def site(tmp_path, wpdb, agent_env, backend):
-    """A WordPress root, the agent's environment, and a helper to run it."""
-    wpdb.set_option("home", HOME)
-    wpdb.add_posts("post", "publish", 4)
-    root = write_wp_config(tmp_path / "wordpress", wpdb.name)
-    env = dict(agent_env, IGNY8_KEYRING="file", IGNY8_API_URL=backend.base_url)
-
-    class Site:
-        db = wpdb
-        path = root
-        state_dir = tmp_path / "state"
-
-        def run(self, *args, input=None, extra_env=None, timeout=60):
-            return run_agent(*args, "--path", str(root), env=dict(env, **(extra_env or {})),
-                             input=input, timeout=timeout)
-
-        def connect(self, *args, key=API_KEY):
-            return self.run("connect", "--api-key-stdin", *args, input=key + "\n")
-
-        def status(self):
-            result = self.run("status", "--json")
-            return result, json.loads(result.stdout) if result.stdout.strip() else None
-
-        def state(self):
-            files = list(self.state_dir.glob("*.state.json"))
-            return json.loads(files[0].read_text()) if files else None
-
-    return Site()
-
 
 def pushes(server):
     return [r for r in server.requests if r.path.endswith("/update-structure/")]
