@@ -168,8 +168,10 @@ def structure(
     db_charset: Optional[str] = DbCharsetOpt,
     table_prefix: Optional[str] = PrefixOpt,
 ) -> None:
-    """Print the site's public post types and taxonomies with labels and counts,
-    read from the database (no PHP runs, nothing is sent)."""
+    """Print the site's public post types and taxonomies with their counts.
+
+    Read straight from the database: no PHP runs and nothing is sent. The JSON
+    is the post_types / taxonomies part of the payload `sync` pushes."""
     fmt = format.value if format else ("table" if sys.stdout.isatty() else "json")
     from igny8_agent import prefetch
     from igny8_agent.site import locate_site
@@ -282,9 +284,11 @@ def connect(
     db_charset: Optional[str] = DbCharsetOpt,
     table_prefix: Optional[str] = PrefixOpt,
 ) -> None:
-    """Connect this WordPress site to IGNY8 (once): validate the API key, store it
-    in the keyring, find the site and its integration, push the structure.
-    Safe to re-run: it updates the key and reuses the integration.
+    """Connect this site to IGNY8 (once) and push its structure.
+
+    Validates the API key, stores it in the keyring, finds the site and its
+    integration (creating it if missing) and pushes the structure. Safe to
+    re-run: it updates the key and reuses the integration.
 
     The key is asked for with hidden input, or read from --api-key-stdin or
     IGNY8_API_KEY; it is never accepted as an argument."""
@@ -333,7 +337,7 @@ def sync(
     db_charset: Optional[str] = DbCharsetOpt,
     table_prefix: Optional[str] = PrefixOpt,
 ) -> None:
-    """Read the structure and push it to IGNY8 ("Sync Now"; what cron runs daily).
+    """Push the structure to IGNY8 now ("Sync Now"; what cron runs daily).
 
     On a terminal it shows progress; under cron it prints one line per run,
     with details only on failure. Exit code 6 means a temporary failure that
@@ -396,8 +400,11 @@ def status(
     db_charset: Optional[str] = DbCharsetOpt,
     table_prefix: Optional[str] = PrefixOpt,
 ) -> None:
-    """Where things stand: connection, account, site, key storage, last sync,
-    schedule, and the table the IGNY8 frontend shows (total · synced · enabled · limit).
+    """Show the connection, the last sync and what IGNY8 holds.
+
+    Local part: connection, account, site, key storage, last attempt/success/
+    error, schedule. Remote part: the table the IGNY8 frontend shows
+    (total · synced · enabled · limit) and the last structure fetch.
 
     Exit code 0 when the backend answered, 6 when it could not be reached,
     5 when it refused the key, 3 when the site is not connected."""
@@ -470,8 +477,10 @@ def disconnect(
     url: Optional[str] = UrlOpt,
     config: Optional[str] = ConfigOpt,
 ) -> None:
-    """Remove this site's API key from the keyring and its local connection
-    state. The config file (your per-type choices) is kept."""
+    """Forget this site's API key and connection state.
+
+    The key is removed from the keyring and the state file deleted; the config
+    file (your per-type choices) is kept."""
     from igny8_agent import flow
 
     site = _locate(path, url, config, None, None, None, None, None)
@@ -590,8 +599,10 @@ def config_sync(
     url: Optional[str] = UrlOpt,
     config: Optional[str] = ConfigOpt,
 ) -> None:
-    """Set the two switches. With sync operations disabled, the next sync tells
-    IGNY8 once and later syncs push nothing."""
+    """Set "Enable Sync Operations" and "Enable Two-Way Sync".
+
+    With sync operations disabled, the next sync tells IGNY8 once and later
+    syncs push nothing."""
     from igny8_agent.settings import edit_settings
 
     changes = []

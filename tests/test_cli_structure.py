@@ -127,9 +127,13 @@ def test_version_and_help_on_every_command():
     assert version.returncode == 0 and version.stdout.startswith("igny8-agent ")
     top = run_agent("--help")
     assert top.returncode == 0 and "Exit codes" in top.stdout
-    for name in ("structure",):
-        sub = run_agent(name, "--help")
-        assert sub.returncode == 0 and "--help" in sub.stdout
+    commands = ["structure", "connect", "sync", "status", "disconnect", "config", "schedule",
+                "config show", "config type", "config sync", "config backend",
+                "schedule install", "schedule remove", "schedule show"]
+    for name in commands:
+        sub = run_agent(*name.split(), "--help")
+        assert sub.returncode == 0 and "--help" in sub.stdout, name
+        assert "Usage: igny8-agent " + name in " ".join(sub.stdout.split()), name
 
 
 def test_bad_format_is_a_usage_error():
