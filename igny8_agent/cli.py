@@ -11,6 +11,7 @@ commands that use them, so ``structure --format json`` starts fast.
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import os
 import sys
@@ -104,25 +105,51 @@ def command(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 # -- options shared by the commands that read a site ---------------------------
 
-PathOpt = typer.Option(None, "--path", help="WordPress root (default: walk up from the current directory; env IGNY8_WP_PATH).")
-UrlOpt = typer.Option(None, "--url", help="Multisite: the subsite to read, as WP-CLI's --url (env IGNY8_URL).")
-ConfigOpt = typer.Option(None, "--config", help="The site's igny8-agent config file (default: one per site, found from --path).")
-DbHostOpt = typer.Option(None, "--db-host", help="Override DB_HOST: host, host:port, host:/socket, [::1]:3306 (env IGNY8_DB_HOST).")
-DbNameOpt = typer.Option(None, "--db-name", help="Override DB_NAME (env IGNY8_DB_NAME).")
-DbUserOpt = typer.Option(None, "--db-user", help="Override DB_USER (env IGNY8_DB_USER). The password only comes from wp-config.php, the config file or IGNY8_DB_PASSWORD.")
-DbCharsetOpt = typer.Option(None, "--db-charset", help="Override DB_CHARSET (env IGNY8_DB_CHARSET).")
-PrefixOpt = typer.Option(None, "--table-prefix", help="Override $table_prefix (env IGNY8_TABLE_PREFIX).")
+SITE_OPTIONS = {
+    "path": typer.Option(None, "--path", help="WordPress root (default: walk up from the current directory; env IGNY8_WP_PATH)."),
+    "url": typer.Option(None, "--url", help="Multisite: the subsite to read, as WP-CLI's --url (env IGNY8_URL)."),
+    "config": typer.Option(None, "--config", help="The site's igny8-agent config file (default: one per site, found from --path)."),
+}
+DATABASE_OPTIONS = {
+    "host": typer.Option(None, "--db-host", help="Override DB_HOST: host, host:port, host:/socket, [::1]:3306 (env IGNY8_DB_HOST)."),
+    "name": typer.Option(None, "--db-name", help="Override DB_NAME (env IGNY8_DB_NAME)."),
+    "user": typer.Option(None, "--db-user", help="Override DB_USER (env IGNY8_DB_USER). The password only comes from wp-config.php, the config file or IGNY8_DB_PASSWORD."),
+    "charset": typer.Option(None, "--db-charset", help="Override DB_CHARSET (env IGNY8_DB_CHARSET)."),
+    "table_prefix": typer.Option(None, "--table-prefix", help="Override $table_prefix (env IGNY8_TABLE_PREFIX)."),
+}
 
 
-def site_options(path, url, config, db_host, db_name, db_user, db_charset, table_prefix):
-    from igny8_agent.site import SiteOptions
+def with_site(database: bool) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the options that find a site (and, with ``database``, the ``--db-*``
+    overrides) to a command, and hand it a ``where: SiteOptions`` instead."""
 
-    return SiteOptions(
-        path=path,
-        url=url,
-        config=Path(config) if config else None,
-        db={"host": db_host, "name": db_name, "user": db_user, "charset": db_charset, "table_prefix": table_prefix},
-    )
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        names = {**{k: k for k in SITE_OPTIONS}, **({f"db_{k}": k for k in DATABASE_OPTIONS} if database else {})}
+        extra = [
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Optional[str],
+                              default=SITE_OPTIONS.get(name) or DATABASE_OPTIONS[names[name]])
+            for name in names
+        ]
+        signature = inspect.signature(fn)
+        kept = [p for p in signature.parameters.values() if p.name != "where"]
+
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            from igny8_agent.site import SiteOptions
+
+            given = {name: kwargs.pop(name, None) for name in names}
+            kwargs["where"] = SiteOptions(
+                path=given["path"],
+                url=given["url"],
+                config=Path(given["config"]) if given["config"] else None,
+                db={key: given.get(f"db_{key}") for key in DATABASE_OPTIONS},
+            )
+            return fn(*args, **kwargs)
+
+        run.__signature__ = signature.replace(parameters=kept + extra)  # type: ignore[attr-defined]
+        return run
+
+    return decorate
 
 
 class OutputFormat(str, Enum):
@@ -157,16 +184,10 @@ def main_options(
 
 @app.command()
 @command
+@with_site(database=True)
 def structure(
     format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="table or json (default: table on a terminal, json otherwise)."),
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
-    db_host: Optional[str] = DbHostOpt,
-    db_name: Optional[str] = DbNameOpt,
-    db_user: Optional[str] = DbUserOpt,
-    db_charset: Optional[str] = DbCharsetOpt,
-    table_prefix: Optional[str] = PrefixOpt,
+    where: Any = None,
 ) -> None:
     """Print the site's public post types and taxonomies with their counts.
 
@@ -177,12 +198,11 @@ def structure(
     from igny8_agent.site import locate_site
     from igny8_agent.structure import build_structure
 
-    options = site_options(path, url, config, db_host, db_name, db_user, db_charset, table_prefix)
-    ahead = prefetch.take(options)
+    ahead = prefetch.take(where)
     if ahead is not None:
         site, facts = ahead
     else:
-        site = locate_site(options)
+        site = locate_site(where)
         facts = site.read_facts()
     result = build_structure(facts, site.settings)
     for warning in result.warnings:
@@ -202,10 +222,10 @@ JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (for scri
 _KEY_SHAPE = "igny8_"
 
 
-def _locate(path, url, config, db_host, db_name, db_user, db_charset, table_prefix):
+def _locate(where):
     from igny8_agent.site import locate_site
 
-    site = locate_site(site_options(path, url, config, db_host, db_name, db_user, db_charset, table_prefix))
+    site = locate_site(where)
     if os.environ.get("IGNY8_API_URL"):  # the environment beats the config file
         site.settings.api_url = os.environ["IGNY8_API_URL"]
     return site
@@ -268,6 +288,7 @@ class Steps:
 
 @app.command()
 @command
+@with_site(database=True)
 def connect(
     api_key_stdin: bool = typer.Option(False, "--api-key-stdin", help="Read the API key from standard input (for automation)."),
     api_key: Optional[str] = typer.Option(None, "--api-key", hidden=True, callback=_refuse_key_in_argv),
@@ -275,14 +296,7 @@ def connect(
     site_id: Optional[int] = typer.Option(None, "--site-id", min=1, help="The IGNY8 site id (default: matched by the WordPress home URL)."),
     api_url: Optional[str] = ApiUrlOpt,
     as_json: bool = JsonOpt,
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
-    db_host: Optional[str] = DbHostOpt,
-    db_name: Optional[str] = DbNameOpt,
-    db_user: Optional[str] = DbUserOpt,
-    db_charset: Optional[str] = DbCharsetOpt,
-    table_prefix: Optional[str] = PrefixOpt,
+    where: Any = None,
 ) -> None:
     """Connect this site to IGNY8 (once) and push its structure.
 
@@ -295,7 +309,7 @@ def connect(
     from igny8_agent import flow
     from igny8_agent.settings import edit_settings
 
-    site = _locate(path, url, config, db_host, db_name, db_user, db_charset, table_prefix)
+    site = _locate(where)
     key = _read_api_key(api_key_stdin)
     steps = Steps(show=not as_json)
     try:
@@ -324,18 +338,12 @@ def _remember_site(site, api_url: str, site_id: Optional[int], edit_settings) ->
 
 @app.command()
 @command
+@with_site(database=True)
 def sync(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact payload and send nothing."),
     wait: float = typer.Option(0.0, "--wait", min=0, help="If another sync of this site is running, wait up to this many seconds instead of exiting with code 7."),
     as_json: bool = JsonOpt,
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
-    db_host: Optional[str] = DbHostOpt,
-    db_name: Optional[str] = DbNameOpt,
-    db_user: Optional[str] = DbUserOpt,
-    db_charset: Optional[str] = DbCharsetOpt,
-    table_prefix: Optional[str] = PrefixOpt,
+    where: Any = None,
 ) -> None:
     """Push the structure to IGNY8 now ("Sync Now"; what cron runs daily).
 
@@ -344,7 +352,7 @@ def sync(
     the next run retries; 3 and 5 need an operator."""
     from igny8_agent import flow
 
-    site = _locate(path, url, config, db_host, db_name, db_user, db_charset, table_prefix)
+    site = _locate(where)
     steps = Steps(show=sys.stderr.isatty() and not as_json and not dry_run)
     try:
         result = flow.sync(site, dry_run=dry_run, wait=wait, progress=steps)
@@ -388,17 +396,11 @@ def _log_line(site, text: str) -> None:
 
 @app.command()
 @command
+@with_site(database=True)
 def status(
     as_json: bool = JsonOpt,
     local_only: bool = typer.Option(False, "--local", help="Only the local part; do not contact the backend."),
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
-    db_host: Optional[str] = DbHostOpt,
-    db_name: Optional[str] = DbNameOpt,
-    db_user: Optional[str] = DbUserOpt,
-    db_charset: Optional[str] = DbCharsetOpt,
-    table_prefix: Optional[str] = PrefixOpt,
+    where: Any = None,
 ) -> None:
     """Show the connection, the last sync and what IGNY8 holds.
 
@@ -412,7 +414,7 @@ def status(
     from igny8_agent.keystore import KeyStore, key_override
     from igny8_agent.state import load_state
 
-    site = _locate(path, url, config, db_host, db_name, db_user, db_charset, table_prefix)
+    site = _locate(where)
     state = load_state(site.paths.state)
     keystore = KeyStore()
     override = key_override()
@@ -471,11 +473,10 @@ def _local_status(site, state, keystore, override) -> dict:
 
 @app.command()
 @command
+@with_site(database=False)
 def disconnect(
     as_json: bool = JsonOpt,
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
+    where: Any = None,
 ) -> None:
     """Forget this site's API key and connection state.
 
@@ -483,7 +484,7 @@ def disconnect(
     file (your per-type choices) is kept."""
     from igny8_agent import flow
 
-    site = _locate(path, url, config, None, None, None, None, None)
+    site = _locate(where)
     outcome = flow.disconnect(site)
     if as_json:
         print_json(outcome)
@@ -505,14 +506,13 @@ app.add_typer(config_app, name="config")
 
 @config_app.command("show")
 @command
+@with_site(database=False)
 def config_show(
     as_json: bool = JsonOpt,
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
+    where: Any = None,
 ) -> None:
     """Print the settings in force and where they come from."""
-    site = _locate(path, url, config, None, None, None, None, None)
+    site = _locate(where)
     s = site.settings
     data = {
         "config_file": str(site.paths.config),
@@ -536,6 +536,7 @@ def config_show(
 
 @config_app.command("type")
 @command
+@with_site(database=False)
 def config_type(
     slug: str = typer.Argument(..., help="A post type or taxonomy slug, e.g. product or product_cat."),
     enable: Optional[bool] = typer.Option(None, "--enable/--disable", help="Sync this type's content or not."),
@@ -543,9 +544,7 @@ def config_type(
     listing: Optional[str] = typer.Option(None, "--list", help="include: always list it; exclude: never list it; auto: as WordPress says."),
     taxonomy: Optional[bool] = typer.Option(None, "--taxonomy/--post-type", help="Which kind the slug is (default: found in the site)."),
     reset: bool = typer.Option(False, "--reset", help="Forget this type's own settings (back to defaults)."),
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
+    where: Any = None,
 ) -> None:
     """Change one post type's or taxonomy's settings."""
     from igny8_agent.settings import TYPE_TABLE, edit_settings
@@ -554,7 +553,7 @@ def config_type(
         raise typer.BadParameter("must be include, exclude or auto", param_hint="--list")
     if enable is None and limit is None and listing is None and not reset:
         raise typer.BadParameter("nothing to change: give --enable/--disable, --limit, --list or --reset")
-    site = _locate(path, url, config, None, None, None, None, None)
+    site = _locate(where)
     kind = _kind_of(site, slug, taxonomy)
     table = TYPE_TABLE[kind]
     changes = []
@@ -592,12 +591,11 @@ def _kind_of(site, slug: str, taxonomy: Optional[bool]) -> str:
 
 @config_app.command("sync")
 @command
+@with_site(database=False)
 def config_sync(
     enable: Optional[bool] = typer.Option(None, "--enable/--disable", help='"Enable Sync Operations" (plugin_connection_enabled).'),
     two_way: Optional[bool] = typer.Option(None, "--two-way/--no-two-way", help='"Enable Two-Way Sync" (two_way_sync_enabled).'),
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
+    where: Any = None,
 ) -> None:
     """Set "Enable Sync Operations" and "Enable Two-Way Sync".
 
@@ -612,7 +610,7 @@ def config_sync(
         changes.append((("sync", "two_way_sync_enabled"), two_way))
     if not changes:
         raise typer.BadParameter("nothing to change: give --enable/--disable or --two-way/--no-two-way")
-    site = _locate(path, url, config, None, None, None, None, None)
+    site = _locate(where)
     settings = edit_settings(site.paths.config, changes)
     print(f"sync operations {'enabled' if settings.plugin_connection_enabled else 'disabled'}, "
           f"two-way sync {'enabled' if settings.two_way_sync_enabled else 'disabled'} (sent with the next sync)")
@@ -620,14 +618,13 @@ def config_sync(
 
 @config_app.command("backend")
 @command
+@with_site(database=False)
 def config_backend(
     api_url: Optional[str] = typer.Option(None, "--api-url", help="IGNY8 API base URL."),
     ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", help="CA bundle (PEM) for a private certificate authority; '' to remove."),
     timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help="Seconds for each request."),
     retry_budget: Optional[float] = typer.Option(None, "--retry-budget", min=0, help="Seconds a run may spend retrying transient failures."),
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
+    where: Any = None,
 ) -> None:
     """Set how the agent talks to the backend."""
     from igny8_agent.settings import edit_settings
@@ -643,7 +640,7 @@ def config_backend(
         changes.append((("backend", "retry_budget"), retry_budget))
     if not changes:
         raise typer.BadParameter("nothing to change")
-    site = _locate(path, url, config, None, None, None, None, None)
+    site = _locate(where)
     edit_settings(site.paths.config, changes)
     print(f"saved to {site.paths.config}")
 
@@ -678,17 +675,16 @@ def _schedule_args(site, user: Optional[str]):
 
 @schedule_app.command("install")
 @command
+@with_site(database=False)
 def schedule_install(
     kind: Optional[str] = typer.Option(None, "--kind", help="systemd or cron (default: systemd if it runs here)."),
     user: Optional[str] = typer.Option(None, "--user", help="The user the job runs as (default: you)."),
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
+    where: Any = None,
 ) -> None:
     """Install the daily job for this site."""
     from igny8_agent import schedule
 
-    site = _locate(path, url, config, None, None, None, None, None)
+    site = _locate(where)
     if not site.paths.config.exists():
         raise ConfigError("this site has no config file yet: run `igny8-agent connect` first")
     installed = schedule.install(kind=kind, **_schedule_args(site, user))
@@ -699,30 +695,28 @@ def schedule_install(
 
 @schedule_app.command("remove")
 @command
+@with_site(database=False)
 def schedule_remove(
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
+    where: Any = None,
 ) -> None:
     """Remove this site's daily job."""
     from igny8_agent import schedule
 
-    site = _locate(path, url, config, None, None, None, None, None)
+    site = _locate(where)
     removed = schedule.remove(site.paths.name)
     print(f"removed: {removed.description}")
 
 
 @schedule_app.command("show")
 @command
+@with_site(database=False)
 def schedule_show(
-    path: Optional[str] = PathOpt,
-    url: Optional[str] = UrlOpt,
-    config: Optional[str] = ConfigOpt,
+    where: Any = None,
 ) -> None:
     """Show this site's daily job, if any."""
     from igny8_agent import schedule
 
-    site = _locate(path, url, config, None, None, None, None, None)
+    site = _locate(where)
     found = schedule.show(site.paths.name)
     if found is None:
         print("no schedule installed for this site (igny8-agent schedule install)")
