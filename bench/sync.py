@@ -243,7 +243,7 @@ def print_table(result: Dict) -> None:
                      f"{r['http_requests_per_run']:g}", "n/a (floor)" if ok is None else ("PASS" if ok else "FAIL")])
     widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(headers)]
     line = lambda cells: " | ".join(c.ljust(w) if i in (0, 5) else c.rjust(w)  # noqa: E731
-                                    for i, (c, w) in enumerate(zip(cells, widths)))
+                                    for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
     print(f"{sb.db_name(result['size'])}: {result['size']:,} posts, {result['runs']} runs,"
           f" {result['pushes_received']} structure pushes received (connect + warm-up + timed)")
     print(line(headers))
@@ -272,6 +272,46 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     return args
+
+
+def _descendants(pid: int) -> List[int]:
+    """Child processes of pid, recursively (Linux /proc; empty where unavailable)."""
+    out: List[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            children = Path(f"/proc/{pid}/task/{tid}/children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            out.append(child)
+            out.extend(_descendants(child))
+    return out
+
+
+def stop_children(timeout: float = 5.0) -> None:
+    """Stop and reap what is still running: after an interruption, the command
+    being timed (GNU time and the agent under it) would otherwise keep writing
+    into the temporary directory while it is removed."""
+    pids = _descendants(os.getpid())
+    for pid in reversed(pids):  # the agent first, then GNU time
+        try:
+            os.kill(pid, signal.SIGTERM)  # the agent exits 130, nothing half-written
+        except OSError:
+            pass
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return  # no children left
+        if pid == 0:
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.02)
 
 
 def _sigterm(signum: int, frame: object) -> None:
@@ -311,6 +351,7 @@ def run(args: argparse.Namespace) -> int:
         log(f"measuring sync / status, {args.runs} runs ...")
         result = measure(args, python, str(agent), tmp)
     finally:
+        stop_children()
         if args.keep:
             log(f"kept the WordPress root, config/state directories and backend.log in {tmp}")
         else:

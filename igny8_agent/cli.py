@@ -421,7 +421,8 @@ def status(
     local = _local_status(site, state, keystore, override)
     remote = None
     if state.connected and not local_only:
-        remote = flow.remote_status(site, state, keystore)
+        # status answers quickly: a few seconds of retrying at most
+        remote = flow.remote_status(site, state, keystore, budget=min(5.0, site.settings.retry_budget))
     if as_json:
         print_json({"local": local, "remote": (remote.content_types if remote else None),
                     "remote_error": (remote.error if remote and remote.error else None)})
@@ -741,7 +742,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         app(args=argv, prog_name="igny8-agent")
-    except KeyboardInterrupt:  # during parsing, before a command runs
+    except (KeyboardInterrupt, Interrupted):  # during parsing, before a command runs
         print("igny8-agent: interrupted", file=sys.stderr)
         sys.exit(130)
 

@@ -23,6 +23,7 @@ import os
 import re
 import ssl
 import time
+import zlib
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
 
@@ -90,12 +91,17 @@ class BackendClient:
         self._budget = max(0.0, float(retry_budget))
         self._budget_start: Optional[float] = None
         self._max_bytes = int(max_response_bytes)
+        # httpx's timeouts are per read; this one bounds a whole request, so a
+        # body dripping in one byte at a time cannot hold the run past its budget.
+        self._request_seconds = float(timeout)
         self._backoff = tenacity.wait_random_exponential(multiplier=1, max=60)
         self.attempts = 0
         self._http = httpx.Client(
             headers={
                 "Authorization": "Bearer " + api_key,
                 "Accept": "application/json",
+                # Only what _Inflater decodes within the size cap.
+                "Accept-Encoding": "gzip, deflate",
                 "User-Agent": "igny8-agent/" + __version__,
             },
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -343,11 +349,12 @@ class BackendClient:
             "%s %s (attempt %d; Authorization: Bearer ***)", method, url, self.attempts
         )
         try:
+            deadline = time.monotonic() + self._request_seconds
             response = self._http.send(
                 self._http.build_request(method, url, content=content, headers=headers), stream=True
             )
             try:
-                body = self._read_capped(response)
+                body = self._read_capped(response, deadline)
             finally:
                 response.close()
         except httpx.TransportError as exc:
@@ -367,19 +374,35 @@ class BackendClient:
         log.debug("%s %s -> %d %s", method, url, response.status_code, reason)
         return _Reply(response.status_code, reason, response.headers, body, response.url)
 
-    def _read_capped(self, response: httpx.Response) -> Optional[bytes]:
+    def _read_capped(self, response: httpx.Response, deadline: Optional[float] = None) -> Optional[bytes]:
         """The body, or None as soon as it is known to exceed the cap (the rest
-        is never read)."""
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self._max_bytes:
+        is never read). A compressed body is inflated here, never past the cap:
+        httpx's own decoders inflate a whole chunk at once (a gzip bomb).
+        Past ``deadline`` (time.monotonic()) it gives up with httpx.ReadTimeout."""
+        declared = response.headers.get("Content-Length", "").strip()
+        # ASCII digits only ("²".isdigit() is true); a long one is over any cap.
+        if _DIGITS.fullmatch(declared) and (len(declared) > 18 or int(declared) > self._max_bytes):
             return None
+        if response.is_stream_consumed:  # built from bytes (a mock): httpx has decoded it already
+            body = response.content
+            return body if len(body) <= self._max_bytes else None
+        inflater = _Inflater(response.headers.get("Content-Encoding", ""))
         chunks: List[bytes] = []
         size = 0
-        for chunk in response.iter_bytes():
+        for raw in response.iter_raw():
+            if deadline is not None and time.monotonic() > deadline:
+                raise httpx.ReadTimeout(
+                    "the response took longer than the %g s request timeout" % self._request_seconds
+                )
+            chunk = inflater.feed(raw, self._max_bytes + 1 - size)
             size += len(chunk)
             if size > self._max_bytes:
                 return None
             chunks.append(chunk)
+        chunk = inflater.finish(self._max_bytes + 1 - size)
+        if size + len(chunk) > self._max_bytes:
+            return None
+        chunks.append(chunk)
         return b"".join(chunks)
 
     # -- responses --------------------------------------------------------------------
@@ -532,15 +555,76 @@ class BackendClient:
 _NOT_JSON = object()
 
 
+_DIGITS = re.compile(r"[0-9]+")
+_MAX_INT_DIGITS = 4000  # int() of longer numbers is refused (3.11+) or quadratic (3.9, 3.10)
+
+
 def _parse_json(body: bytes) -> Any:
-    """The JSON value of a body; None for an empty body; _NOT_JSON otherwise."""
+    """The JSON value of a body; None for an empty body; _NOT_JSON otherwise
+    (also for NaN / Infinity, which are not JSON and could not be printed as JSON)."""
     try:
         text = body.decode("utf-8-sig")
         if not text.strip():
             return None
-        return json.loads(text)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_json_int)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return _NOT_JSON
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError("%s is not JSON" % name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _json_int(text: str) -> int:
+    if len(text) > _MAX_INT_DIGITS:
+        raise ValueError("number too long")
+    return int(text)
+
+
+class _Inflater:
+    """``Content-Encoding`` gzip / deflate decoding that never produces more
+    than the caller allows (zlib's ``max_length``); identity passes through.
+    Anything else raises httpx.DecodingError: we only ask for gzip, deflate."""
+
+    def __init__(self, header: str) -> None:
+        codings = [c.strip().lower() for c in header.split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise httpx.DecodingError("unsupported content encoding %r" % header[:40])
+        self._deflate = codings == ["deflate"]
+        self._first = True
+        self._zlib: Any = None
+        if codings:
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | (0 if self._deflate else 16))
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Decoded bytes of ``data``; if there are more than ``limit - 1``, at
+        least ``limit`` (the caller then stops)."""
+        if self._zlib is None:
+            return data
+        first, self._first = self._first, False
+        try:
+            return self._zlib.decompress(data, max(1, limit))
+        except zlib.error as exc:
+            if first and self._deflate:  # raw deflate without the zlib header, as httpx accepts
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.feed(data, limit)
+            raise httpx.DecodingError("invalid %s data: %s" % ("deflate" if self._deflate else "gzip", exc)) from None
+
+    def finish(self, limit: int) -> bytes:
+        if self._zlib is None:
+            return b""
+        try:
+            return self._zlib.flush(max(1, limit))
+        except zlib.error as exc:
+            raise httpx.DecodingError("invalid compressed data: %s" % exc) from None
 
 
 def _error_detail(payload: Any) -> Optional[str]:

@@ -15,7 +15,14 @@ Responses follow DRF conventions (``{"detail": ...}`` errors, nested field
 error dicts, ``count/next/previous/results`` pages with absolute ``next``).
 Tests can switch between the envelope and bare response styles, between
 paginated and plain lists, and can inject faults (error statuses, HTML, bad
-JSON, connection resets, hangs, stalls, huge bodies, redirects).
+JSON, connection resets, hangs, stalls, slow drips, huge bodies, redirects).
+
+With ``ssl_context`` (a server-side ``ssl.SSLContext`` holding a certificate
+for 127.0.0.1 / localhost, e.g. from ``trustme``) it serves HTTPS and
+``base_url`` is ``https://127.0.0.1:PORT/api/v1``. The TLS handshake runs in
+each connection's own thread, so a client that never completes it blocks
+nobody, and a failed handshake (the client refused the certificate) is not a
+server error.
 
 Standard library only; Python 3.9 compatible.
 
@@ -32,6 +39,7 @@ import copy
 import json
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -48,6 +56,7 @@ API_PREFIX = "/api/v1"
 MAX_BODY_BYTES = 1024 * 1024  # bodies over 1 MiB -> 413
 _DRAIN_LIMIT = 64 * 1024 * 1024  # bigger bodies are not even drained
 _THREAD_PREFIX = "contract-server"
+_HANDSHAKE_TIMEOUT = 10.0  # seconds a TLS client may take to complete its handshake
 
 FAULT_KINDS = (
     "status",
@@ -60,6 +69,7 @@ FAULT_KINDS = (
     "huge",
     "redirect",
     "delay",
+    "drip",
 )
 
 _DEFAULT_HTML = (
@@ -284,6 +294,12 @@ class _HTTPServer(ThreadingHTTPServer):
         if ":" in str(host):
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
+        if owner.ssl_context is not None:
+            # accept() then wraps each connection without a handshake; the
+            # handshake happens in the connection's thread (_run_connection).
+            self.socket = owner.ssl_context.wrap_socket(
+                self.socket, server_side=True, do_handshake_on_connect=False
+            )
 
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls socket.getfqdn(), which can block on DNS.
@@ -305,6 +321,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def _run_connection(self, request: Any, client_address: Any) -> None:
         try:
+            if isinstance(request, ssl.SSLSocket):
+                request.settimeout(_HANDSHAKE_TIMEOUT)
+                request.do_handshake()
             self.finish_request(request, client_address)
         except Exception:
             self.handle_error(request, client_address)
@@ -326,7 +345,9 @@ class _HTTPServer(ThreadingHTTPServer):
             threads = list(self._handler_threads)
         for conn in conns:
             try:
-                conn.shutdown(socket.SHUT_RDWR)
+                # The plain socket's shutdown, also under TLS: SSLSocket.shutdown
+                # would drop the TLS object under a handler thread reading it.
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
             except OSError:
                 pass
         return threads
@@ -613,6 +634,29 @@ class _Handler(BaseHTTPRequestHandler):
             stop.wait(float(opts.get("seconds", 30.0)))
         elif kind == "huge":
             self._serve_huge(int(opts.get("size", 50 * 1024 * 1024)), bool(opts.get("chunked", False)))
+        elif kind == "drip":
+            # Every byte arrives in time for a per-read timeout; the whole body never does.
+            self.close_connection = True
+            body = opts.get("body", b'{"detail": "slow"}')
+            if isinstance(body, str):
+                body = body.encode("utf-8")
+            status = int(opts.get("status", 200))
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self._record is not None:
+                self._record.status = status
+            interval = float(opts.get("interval", 1.0))
+            try:
+                self.wfile.flush()
+                for index in range(len(body)):
+                    if stop.wait(interval):
+                        return
+                    self.wfile.write(body[index:index + 1])
+                    self.wfile.flush()
+            except OSError:
+                return
         else:  # pragma: no cover - inject() validates kinds
             raise AssertionError(kind)
 
@@ -721,6 +765,7 @@ class ContractServer:
         paginate: bool = True,
         page_size: int = 2,
         error_style: str = "drf",
+        ssl_context: Optional[ssl.SSLContext] = None,
     ) -> None:
         if error_style not in ("drf", "envelope"):
             raise ValueError("error_style must be 'drf' or 'envelope'")
@@ -732,6 +777,9 @@ class ContractServer:
         self.paginate = paginate
         self.page_size = page_size
         self.error_style = error_style
+        # Server-side TLS context: HTTPS when set. Read by start(), so it may be
+        # swapped between stop() and start() (e.g. to serve another certificate).
+        self.ssl_context = ssl_context
         # Origin ("scheme://host[:port]") used in absolute next/previous links;
         # None = taken from the request's Host header (what DRF does).
         self.link_origin: Optional[str] = None
@@ -815,7 +863,11 @@ class ContractServer:
         if not self._port:
             raise RuntimeError("ContractServer has no port yet; call start() first")
         host = "[%s]" % self.host if ":" in self.host else self.host
-        return "http://%s:%d" % (host, self._port)
+        return "%s://%s:%d" % (self.scheme, host, self._port)
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context is not None else "http"
 
     @property
     def base_url(self) -> str:
@@ -1004,7 +1056,8 @@ class ContractServer:
         (partial=<bytes sent before the RST>), hang (seconds=30), stall_after_headers
         (seconds=30, content_length=100, body_prefix=b""), huge (size=50 MB,
         chunked=False), redirect (location=..., status=302), delay (seconds=1,
-        then the normal answer).
+        then the normal answer), drip (status=200, body=b'{"detail": "slow"}',
+        interval=1.0: the headers, then one byte of the body per interval).
         """
         if kind not in FAULT_KINDS:
             raise ValueError("unknown fault kind %r (one of %s)" % (kind, ", ".join(FAULT_KINDS)))
@@ -1305,7 +1358,7 @@ class ContractServer:
             origin = self.link_origin.rstrip("/")
         else:
             host = handler.headers.get("Host") or "%s:%d" % (self.host, self._port)
-            origin = "http://" + host
+            origin = "%s://%s" % (self.scheme, host)
         return origin + path + ("?" + query if query else "")
 
 

@@ -1007,3 +1007,173 @@ def test_demo_cli_serves_the_seeded_site_and_exits_cleanly_on_signal(sig: int) -
             proc.wait(timeout=5)
         proc.stdout.close()
         proc.stderr.close()
+
+
+# ---------------------------------------------------------------- HTTPS (ssl_context)
+
+import ssl  # noqa: E402
+
+import trustme  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tls_ca() -> "trustme.CA":
+    return trustme.CA()
+
+
+def _server_context(ca: "trustme.CA", **issue: Any) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1", "localhost", **issue).configure_cert(context)
+    return context
+
+
+def _client_context(ca: "trustme.CA") -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    ca.configure_trust(context)
+    return context
+
+
+@pytest.fixture
+def tls_world(tls_ca: "trustme.CA") -> Iterator[World]:
+    yield from _make_world(ssl_context=_server_context(tls_ca))
+
+
+def test_https_base_url_and_api_over_tls(tls_world: World, tls_ca: "trustme.CA") -> None:
+    server = tls_world.server
+    assert server.scheme == "https"
+    assert server.origin == "https://127.0.0.1:%d" % server.port
+    assert server.base_url == "https://127.0.0.1:%d/api/v1" % server.port
+    with tls_world.client(verify=_client_context(tls_ca)) as c:
+        assert data_of(c.get("/auth/me/"))["email"] == "dev@igny8.com"
+        iid = create_integration(c, tls_world.site_a)
+        r = c.post("/integration/integrations/%d/update-structure/" % iid, json=structure())
+        assert r.status_code == 200, r.text
+        page = data_of(c.get("/auth/sites/"))
+        assert page["next"].startswith(server.origin + "/api/v1/auth/sites/")  # DRF links keep the scheme
+        assert data_of(c.get(page["next"]))["results"]
+    assert server.requests[0].headers["authorization"] == "Bearer " + KEY_A
+
+
+def test_https_by_localhost_name(tls_ca: "trustme.CA") -> None:
+    with ContractServer("localhost", ssl_context=_server_context(tls_ca)) as server:
+        assert server.base_url.startswith("https://localhost:")
+        r = httpx.get(server.base_url + "/auth/me/", verify=_client_context(tls_ca), timeout=TIMEOUT)
+        assert r.status_code == 401
+
+
+def test_plain_http_server_is_unchanged() -> None:
+    with ContractServer() as server:
+        assert server.scheme == "http" and server.base_url.startswith("http://127.0.0.1:")
+
+
+def test_untrusted_client_gets_a_certificate_error_and_the_server_sees_no_request(tls_world: World) -> None:
+    with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+        with tls_world.client() as c:  # the system's CAs, not ours
+            c.get("/auth/me/")
+    assert tls_world.server.requests == []
+    # The refused handshake is not a server error (checked by _make_world) and
+    # the server keeps serving.
+    assert tls_world.server.running
+
+
+def test_expired_certificate_is_refused_by_a_verifying_client(tls_ca: "trustme.CA") -> None:
+    from datetime import timedelta
+
+    now = datetime.now(timezone.utc)
+    context = _server_context(tls_ca, not_before=now - timedelta(days=30), not_after=now - timedelta(days=1))
+    with ContractServer(ssl_context=context) as server:
+        with pytest.raises(httpx.ConnectError, match="expired"):
+            httpx.get(server.base_url + "/auth/me/", verify=_client_context(tls_ca), timeout=TIMEOUT)
+        assert server.requests == [] and server.errors == []
+
+
+def test_plain_http_client_on_the_tls_port_does_not_break_the_server(tls_world: World, tls_ca: "trustme.CA") -> None:
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(tls_world.server.base_url.replace("https://", "http://") + "/auth/me/", timeout=TIMEOUT)
+    with tls_world.client(verify=_client_context(tls_ca)) as c:
+        assert c.get("/auth/me/").status_code == 200
+
+
+def test_a_client_that_never_handshakes_blocks_nobody_and_stop_releases_it(tls_ca: "trustme.CA") -> None:
+    server = ContractServer(ssl_context=_server_context(tls_ca)).start()
+    silent = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    try:
+        r = httpx.get(server.base_url + "/auth/me/", verify=_client_context(tls_ca), timeout=TIMEOUT)
+        assert r.status_code == 401
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 5
+        assert server.thread_count() == 0
+        assert server.errors == []
+    finally:
+        silent.close()
+        server.stop()
+
+
+def test_faults_over_tls(tls_world: World, tls_ca: "trustme.CA") -> None:
+    server = tls_world.server
+    verify = _client_context(tls_ca)
+    with tls_world.client(verify=verify) as c:
+        server.inject("status", status=503, retry_after=2)
+        r = c.get("/auth/me/")
+        assert r.status_code == 503 and r.headers["retry-after"] == "2"
+        server.inject("html")
+        assert "<html>" in c.get("/auth/me/").text
+        server.inject("huge", size=3 * 1024 * 1024)
+        assert len(c.get("/auth/me/").content) == 3 * 1024 * 1024
+        server.inject("redirect", location="https://elsewhere.invalid/")
+        assert c.get("/auth/me/").headers["location"] == "https://elsewhere.invalid/"
+    with tls_world.client(verify=verify) as c:
+        server.inject("reset")
+        with pytest.raises(httpx.TransportError):
+            c.get("/auth/me/")
+    with tls_world.client(verify=verify, timeout=httpx.Timeout(0.5)) as c:
+        server.inject("stall_after_headers", seconds=10)
+        with pytest.raises(httpx.ReadTimeout):
+            c.get("/auth/me/")
+        server.inject("hang", seconds=10)
+        with pytest.raises(httpx.ReadTimeout):
+            c.get("/auth/me/")
+    with tls_world.client(verify=verify) as c:
+        assert c.get("/auth/me/").status_code == 200
+    started = time.monotonic()
+    server.stop()  # releases the hanging handlers
+    assert time.monotonic() - started < 5
+
+
+def test_certificate_can_be_swapped_between_stop_and_start(tls_world: World, tls_ca: "trustme.CA") -> None:
+    server = tls_world.server
+    port = server.port
+    other_ca = trustme.CA()
+    server.stop()
+    server.ssl_context = _server_context(other_ca)
+    server.start()
+    assert server.port == port
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(server.base_url + "/auth/me/", verify=_client_context(tls_ca), timeout=TIMEOUT)
+    r = httpx.get(server.base_url + "/auth/me/", verify=_client_context(other_ca), timeout=TIMEOUT)
+    assert r.status_code == 401
+    server.stop()
+    server.ssl_context = None
+    server.start()
+    assert server.base_url.startswith("http://")
+    assert httpx.get(server.base_url + "/auth/me/", timeout=TIMEOUT).status_code == 401
+
+
+def test_fault_drip_sends_one_byte_per_interval_and_is_released_by_stop(world: World) -> None:
+    server = world.server
+    body = b'{"detail": "slow"}'
+    server.inject("drip", interval=0.05, body=body)
+    started = time.monotonic()
+    with world.client(timeout=httpx.Timeout(0.5)) as c:
+        r = c.get("/auth/me/")  # each byte within the read timeout
+    assert r.status_code == 200 and r.content == body
+    assert time.monotonic() - started >= 0.05 * len(body)
+    assert server.requests[-1].fault == "drip"
+    server.inject("drip", interval=10)
+    with world.client(timeout=httpx.Timeout(0.3)) as c:
+        with pytest.raises(httpx.ReadTimeout):
+            c.get("/auth/me/")
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 5

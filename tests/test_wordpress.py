@@ -298,13 +298,17 @@ def test_locked_table_makes_the_agent_give_up_within_its_limit(wpdb):
     try:
         with locker.cursor() as cur:
             cur.execute("LOCK TABLES wp_posts WRITE")
+        session = ReadOnlySession(settings_for(wpdb.name, statement_timeout=1))
         with pytest.raises(DatabaseError, match="longer than 1 s"):
-            with ReadOnlySession(settings_for(wpdb.name, statement_timeout=1)) as session:
+            with session:
+                agent_thread = session.query("SELECT CONNECTION_ID()")[0][0]
                 read_site(session, "wp_")
     finally:
         locker.close()
-    # the agent's connection is closed: no transaction of it is left behind
-    assert wpdb.query("SELECT COUNT(*) FROM information_schema.INNODB_TRX") == [(0,)]
+    # the agent's connection is gone, and with it any transaction or lock of it
+    assert wpdb.query("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = %s", (agent_thread,)) == [(0,)]
+    assert wpdb.query("SELECT COUNT(*) FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id = %s",
+                      (agent_thread,)) == [(0,)]
 
 
 @pytest.fixture
