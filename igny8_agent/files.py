@@ -18,8 +18,20 @@ TEMP_SUFFIX = ".tmp"
 
 
 def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` 0700, and every missing parent 0700 too (``mkdir(parents=True)``
+    would make those with the umask's mode, 0755); existing ones are left alone."""
     try:
-        path.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        missing = []
+        current = path
+        while not current.is_dir() and current.parent != current:
+            missing.append(current)
+            current = current.parent
+        for directory in reversed(missing):
+            try:
+                directory.mkdir(mode=DIR_MODE)
+            except FileExistsError:
+                if not directory.is_dir():
+                    raise
     except OSError as exc:
         raise ConfigError(f"cannot create directory {path}: {exc.strerror}") from None
 
@@ -32,7 +44,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     fd = -1
     tmp = ""
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+        # The writer's pid is in the name: a leftover is removed only once its writer is gone.
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent)
         os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             fd = -1
@@ -55,12 +68,36 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def remove_stale_temp_files(directory: Path, name: str) -> None:
-    """Delete temp files a killed run left behind for ``name``."""
+    """Delete temp files a killed run left behind for ``name``.
+
+    A temp file whose writer (the pid in its name) is still running is being
+    written right now and is left alone, so this is safe without a lock.
+    """
     try:
-        for leftover in directory.glob(f".{name}.*{TEMP_SUFFIX}"):
-            leftover.unlink()
+        leftovers = list(directory.glob(f".{name}.*{TEMP_SUFFIX}"))
     except OSError:
-        pass
+        return
+    for leftover in leftovers:
+        if _writer_alive(leftover.name[len(name) + 2:]):
+            continue
+        try:
+            leftover.unlink()
+        except OSError:
+            pass
+
+
+def _writer_alive(rest: str) -> bool:
+    """Whether the process that named a temp file ``.NAME.<pid>-XXXX.tmp`` still runs."""
+    pid = rest.split("-", 1)[0]
+    if "-" not in rest or not pid.isdigit() or int(pid) == os.getpid():
+        return False  # an older name without a pid, or a previous process with our pid
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, as another user
+        return True
+    return True
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -12,12 +12,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
-from igny8_agent import __version__
+from igny8_agent import __version__, paths
 from igny8_agent.client import BackendClient
 from igny8_agent.errors import (
     AuthError,
     BackendError,
     IntegrationMissing,
+    Interrupted,
     NotConnectedError,
     SiteError,
     TransientError,
@@ -99,7 +100,7 @@ def connect(
     started = time.monotonic()
     url = (api_url or site.settings.api_url).rstrip("/")
     keystore = keystore or KeyStore()
-    with RunLock(site.paths.lock):
+    with RunLock(site.paths.lock, also=_other_files(site)):
         state = load_state(site.paths.state)
         with make_client(site, api_key, url) as client:
             progress("Authenticating…")
@@ -132,6 +133,11 @@ def connect(
         progress("Connected & Ready")
     result.seconds = time.monotonic() - started
     return result
+
+
+def _other_files(site: Site) -> tuple:
+    """Files besides the state that a killed run may have left temp files of."""
+    return (site.paths.config, paths.keyring_file())
 
 
 def resolve_site(client: BackendClient, site_id: Optional[int], home: str, siteurl: str) -> dict:
@@ -235,7 +241,7 @@ def sync(
             seconds=time.monotonic() - started,
         )
 
-    with RunLock(site.paths.lock, wait=wait):
+    with RunLock(site.paths.lock, wait=wait, also=_other_files(site)):
         state = load_state(site.paths.state)
         if not state.connected:
             raise NotConnectedError("this site is not connected yet: run `igny8-agent connect` first")
@@ -255,6 +261,8 @@ def sync(
             facts = site.read_facts()
             _check_fingerprint(site, state, facts.site_url)
             structure = build_structure(facts, settings)
+        except Interrupted:
+            raise  # the operator stopped it: not a failure of the site
         except Exception as exc:
             state.record_failure(str(exc), None, temporary=False)
             save_state(site.paths.state, state)

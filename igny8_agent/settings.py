@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from igny8_agent.errors import ConfigError
-from igny8_agent.files import write_atomic
+from igny8_agent.files import remove_stale_temp_files, write_atomic
 
 DEFAULT_API_URL = "https://api.igny8.com/api/v1"
 DEFAULT_FETCH_LIMIT = 100
@@ -258,5 +258,6 @@ def edit_settings(path: Path, changes: List[Tuple[Tuple[str, ...], Any]]) -> Set
             table[keys[-1]] = value
     new_text = tomlkit.dumps(doc)
     settings = _from_dict(_toml().loads(new_text), path)
+    remove_stale_temp_files(path.parent, path.name)  # what a killed edit left
     write_atomic(path, new_text.encode("utf-8"))
     return settings

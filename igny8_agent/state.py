@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 from igny8_agent.errors import ConfigError, LockBusy
 from igny8_agent.files import FILE_MODE, ensure_private_dir, remove_stale_temp_files, write_atomic
@@ -117,9 +117,12 @@ class RunLock:
     killed run never blocks the next one.
     """
 
-    def __init__(self, path: Path, wait: float = 0.0) -> None:
+    def __init__(self, path: Path, wait: float = 0.0, also: Sequence[Path] = ()) -> None:
+        """``also``: other files of the site (its config) whose leftover temp
+        files are removed once the lock is taken, like the state's."""
         self.path = path
         self.wait = wait
+        self.also = tuple(also)
         self._fd = -1
 
     def __enter__(self) -> "RunLock":
@@ -148,6 +151,8 @@ class RunLock:
         os.write(self._fd, str(os.getpid()).encode())
         # A run killed while writing may have left temp files; we own the site now.
         remove_stale_temp_files(self.path.parent, self.path.name.replace(".lock", ".state.json"))
+        for other in self.also:
+            remove_stale_temp_files(other.parent, other.name)
         return self
 
     def _holder(self) -> str:
