@@ -77,12 +77,12 @@ AGENT_SQL = [
     "SET SESSION innodb_lock_wait_timeout = 10",
     "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
     "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+    "SELECT post_type, SUM(post_status = 'publish') FROM `{p}posts` GROUP BY post_type",
+    "SELECT taxonomy, COUNT(*) FROM `{p}term_taxonomy` GROUP BY taxonomy",
     "SELECT TABLE_NAME FROM information_schema.TABLES"
     " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('{p}blogs')",
     "SELECT option_name, option_value FROM `{p}options`"
     " WHERE option_name IN ('home', 'siteurl', 'active_plugins', 'cptui_post_types', 'cptui_taxonomies')",
-    "SELECT post_type, SUM(post_status = 'publish') FROM `{p}posts` GROUP BY post_type",
-    "SELECT taxonomy, COUNT(*) FROM `{p}term_taxonomy` GROUP BY taxonomy",
     "SELECT attribute_name, attribute_label, attribute_public FROM `{p}woocommerce_attribute_taxonomies`",
     "ROLLBACK",
 ]

@@ -31,16 +31,17 @@ _started: Optional["_Read"] = None
 
 
 class _Read(threading.Thread):
-    def __init__(self, options: Any, site: Any) -> None:
+    def __init__(self, options: Any, site: Any, session: Any) -> None:
         super().__init__(name="igny8-prefetch", daemon=True)
         self.options = options
         self.site = site
+        self.session = session
         self.facts: Any = None
         self.error: Optional[BaseException] = None
 
     def run(self) -> None:
         try:
-            self.facts = self.site.read_facts()
+            self.facts = self.site.read_facts(self.session)
         except BaseException as exc:  # handed to the command, which raises it
             self.error = exc
 
@@ -51,13 +52,17 @@ def start(argv: List[str]) -> None:
     options = _site_options(argv)
     if options is None:
         return
+    from igny8_agent.database import ReadOnlySession
     from igny8_agent.site import locate_site
 
     try:
         site = locate_site(options)
-    except Exception:  # the command will locate it again and report the error
+        # Connect here, while this thread has the interpreter to itself: the
+        # handshake's round trips would each wait for the GIL in the thread.
+        session = ReadOnlySession(site.db).__enter__()
+    except Exception:  # the command does it again and reports the error
         return
-    _started = _Read(options, site)
+    _started = _Read(options, site, session)
     _started.start()
 
 

@@ -53,8 +53,10 @@ class Site:
     paths: SitePaths
     settings: Settings
 
-    def read_facts(self) -> SiteFacts:
-        with ReadOnlySession(self.db) as session:
+    def read_facts(self, session: Optional[ReadOnlySession] = None) -> SiteFacts:
+        """Read the site in one read-only session: a new one, or ``session``
+        if already opened (it is closed afterwards either way)."""
+        with session or ReadOnlySession(self.db) as session:
             return read_site(
                 session,
                 self.table_prefix,

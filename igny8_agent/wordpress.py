@@ -70,21 +70,29 @@ def read_site(
     """
     base_prefix = validate_table_prefix(base_prefix)
     blogs_table = base_prefix + "blogs"
+    facts = SiteFacts(table_prefix=base_prefix, blog_id=main_blog_id)
+    # Without --url the main site's tables are {base_prefix}..., multisite or
+    # not: the expensive counts go out first, so they overlap whatever the
+    # caller does meanwhile (see prefetch.py).
+    counts_first = not url
+    if counts_first:
+        _read_counts(session, facts)
+
     if multisite is None:
         multisite = bool(session.existing_tables([blogs_table]))
-
-    blog_id = main_blog_id
     if multisite:
-        blog_id = _find_blog(session, blogs_table, url, main_blog_id)
+        facts.blog_id = _find_blog(session, blogs_table, url, main_blog_id)
     elif url:
         _check_single_site_url(session, base_prefix, url)
+    facts.multisite = multisite
+    if facts.blog_id != main_blog_id:
+        facts.table_prefix = f"{base_prefix}{facts.blog_id}_"
 
-    prefix = base_prefix if blog_id == main_blog_id else f"{base_prefix}{blog_id}_"
-    facts = SiteFacts(table_prefix=prefix, blog_id=blog_id, multisite=multisite)
     _read_options(session, facts)
     if multisite:
         _read_network_plugins(session, base_prefix, main_site_id, facts)
-    _read_counts(session, facts)
+    if not counts_first:
+        _read_counts(session, facts)
     _read_plugin_definitions(session, facts)
     return facts
 
@@ -119,9 +127,9 @@ def _find_blog(session: ReadOnlySession, blogs_table: str, url: Optional[str], m
 def _check_single_site_url(session: ReadOnlySession, prefix: str, url: str) -> None:
     options = _options(session, prefix, ("home", "siteurl"))
     wanted = site_key(url)
-    if wanted is None or all(site_key(v) != wanted for v in options.values()):
+    if wanted is None or all(site_key(_text(v)) != wanted for v in options.values()):
         raise ConfigError(
-            f"--url {url} does not match this single-site install (home is {options.get('home', '?')})"
+            f"--url {url} does not match this single-site install (home is {_text(options.get('home', '?'))})"
         )
 
 
@@ -130,20 +138,22 @@ def _check_single_site_url(session: ReadOnlySession, prefix: str, url: str) -> N
 _OPTIONS = ("home", "siteurl", "active_plugins", "cptui_post_types", "cptui_taxonomies")
 
 
-def _options(session: ReadOnlySession, prefix: str, names: tuple) -> Dict[str, str]:
+def _options(session: ReadOnlySession, prefix: str, names: tuple) -> Dict[str, object]:
+    """The options' values as stored (bytes): serialized ones are parsed from
+    the exact bytes, as PHP does; text is decoded where it is used."""
     marks = ", ".join(["%s"] * len(names))
     rows = session.query(
         f"SELECT option_name, option_value FROM {quote_identifier(prefix + 'options')}"
         f" WHERE option_name IN ({marks})",
         names,
     )
-    return {_text(name): _text(value) for name, value in rows}
+    return {_text(name): value for name, value in rows}
 
 
 def _read_options(session: ReadOnlySession, facts: SiteFacts) -> None:
     options = _options(session, facts.table_prefix, _OPTIONS)
-    facts.home = options.get("home", "").strip()
-    facts.siteurl = options.get("siteurl", "").strip()
+    facts.home = _text(options.get("home")).strip()
+    facts.siteurl = _text(options.get("siteurl")).strip()
     plugins = _unserialize(options.get("active_plugins"), "active_plugins", facts)
     if isinstance(plugins, dict):
         facts.active_plugins.update(_plugin_folder(p) for p in plugins.values() if isinstance(p, str))
@@ -169,7 +179,7 @@ def _read_network_plugins(session: ReadOnlySession, base_prefix: str, site_id: i
     except DatabaseError:
         return  # a network without sitemeta has no network-activated plugins
     for (value,) in rows:
-        plugins = _unserialize(_text(value), "active_sitewide_plugins", facts)
+        plugins = _unserialize(value, "active_sitewide_plugins", facts)
         if isinstance(plugins, dict):
             facts.active_plugins.update(_plugin_folder(str(p)) for p in plugins)
 
@@ -200,7 +210,7 @@ def _read_plugin_definitions(session: ReadOnlySession, facts: SiteFacts) -> None
             " WHERE post_type IN ('acf-post-type', 'acf-taxonomy') AND post_status = 'publish'"
         )
         for kind, content in rows:
-            data = _unserialize(_text(content), f"ACF {_text(kind)} definition", facts)
+            data = _unserialize(content, f"ACF {_text(kind)} definition", facts)
             slug_key = "post_type" if _text(kind) == "acf-post-type" else "taxonomy"
             known = _definition(data, ACF, slug_key=slug_key)
             if known is not None:
@@ -223,7 +233,7 @@ def _read_plugin_definitions(session: ReadOnlySession, facts: SiteFacts) -> None
 # -- helpers -------------------------------------------------------------------
 
 
-def _unserialize(value: Optional[str], what: str, facts: SiteFacts) -> object:
+def _unserialize(value: object, what: str, facts: SiteFacts) -> object:
     if value is None:
         return None
     try:
