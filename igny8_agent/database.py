@@ -13,6 +13,7 @@ import importlib
 import re
 import sys
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
 from igny8_agent.errors import ConfigError, DatabaseError
@@ -50,6 +51,17 @@ def _with_rsa_auth() -> bool:
     return True
 
 _IDENTIFIER = re.compile(r"\A[A-Za-z0-9_]+\Z")
+
+
+def _decimal(raw: Any) -> Decimal:
+    return Decimal(raw.decode("ascii") if isinstance(raw, (bytes, bytearray)) else raw)
+
+
+# pymysql's converters, except DECIMAL (SUM() returns one), which with
+# use_unicode=False arrives as bytes that Decimal() does not take.
+_CONVERSIONS = dict(pymysql.converters.conversions)
+_CONVERSIONS[pymysql.constants.FIELD_TYPE.DECIMAL] = _decimal
+_CONVERSIONS[pymysql.constants.FIELD_TYPE.NEWDECIMAL] = _decimal
 
 # MySQL/MariaDB error numbers we explain in words.
 _ACCESS_DENIED = (1044, 1045, 1698)
@@ -126,6 +138,8 @@ class ReadOnlySession:
     # -- lifecycle ---------------------------------------------------------
 
     def __enter__(self) -> "ReadOnlySession":
+        if self._conn is not None:  # opened already (see Site.read_facts)
+            return self
         s = self.settings
         try:
             try:
@@ -163,6 +177,12 @@ class ReadOnlySession:
                 read_timeout=s.read_timeout,
                 write_timeout=s.read_timeout,
                 autocommit=False,
+                # Text comes back as the bytes WordPress stored, decoded by the
+                # caller: on a latin1 connection (old sites keep UTF-8 bytes in
+                # latin1 tables) pymysql's strict cp1252 decoding would fail on
+                # bytes such as 0x81 or 0x8D, which UTF-8 text is full of.
+                use_unicode=False,
+                conv=_CONVERSIONS,
                 ssl={"verify_mode": False} if s.tls else None,
                 ssl_disabled=not s.tls,
             )

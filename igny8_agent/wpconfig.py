@@ -121,6 +121,9 @@ _OPS = (
 )
 
 
+_MAX_NUMBER_LEN = 400  # characters of a number literal; PHP's own never exceed ~25
+
+
 def _line_of(text: str, pos: int) -> int:
     return text.count("\n", 0, pos) + 1
 
@@ -316,6 +319,8 @@ class _Lexer:
 def _number(raw: str) -> object:
     """A PHP number literal's value, or None if PHP would reject it."""
     s = raw.replace("_", "")
+    if len(s) > _MAX_NUMBER_LEN:
+        return None  # int() of a huge decimal literal is quadratic before Python 3.11
     try:
         if s[:2].lower() in ("0x", "0b", "0o"):
             value: object = int(s[2:], {"x": 16, "b": 2, "o": 8}[s[1].lower()])
@@ -327,7 +332,12 @@ def _number(raw: str) -> object:
             value = int(s)
     except ValueError:
         return None
-    return float(value) if value > 2**63 - 1 else value
+    if value <= 2**63 - 1:
+        return value
+    try:
+        return float(value)  # PHP's integer overflow
+    except OverflowError:  # beyond any float (a 300-digit hex literal)
+        return None
 
 
 # --------------------------------------------------------------------------
@@ -340,6 +350,11 @@ class _Unresolvable(Exception):
 
 _SECRET_NAME = re.compile(r"PASS|KEY|SALT|SECRET|TOKEN", re.IGNORECASE)
 _MAX_DEPTH = 64
+# Characters that all string concatenations of one file may build, in total.
+# Without a budget, ``define('B', A.A); define('C', B.B); ...`` doubles a
+# value per line: 40 lines of PHP would ask for a terabyte.
+_MAX_BUILT = 1024 * 1024
+_MAX_SECRET_FILE = 64 * 1024  # bytes read from a getenv_docker ..._FILE secret
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _CLOSERS = set(_OPENERS.values())
 
@@ -397,6 +412,7 @@ class _Scanner:
         self.environ = environ
         self.tokens = _Lexer(text, path).run()
         self.config = WPConfig(path=path)
+        self.built = 0  # characters built by concatenation so far
 
     def run(self) -> WPConfig:
         tokens, i = self.tokens, 0
@@ -467,13 +483,13 @@ class _Scanner:
                     break
             expr.append(tokens[j])
             j += 1
+        current = self.config.table_prefix
         try:
             value = self._evaluate(expr)
+            if append:
+                value = self._concat([current, value]) if isinstance(value, str) and current is not None else None
         except _Unresolvable:
             value = None
-        current = self.config.table_prefix
-        if append:
-            value = current + value if isinstance(value, str) and current is not None else None
         self.config.table_prefix = value if isinstance(value, str) else None
         return j
 
@@ -504,7 +520,14 @@ class _Scanner:
             pos += 1
         if len(values) == 1:
             return values[0]
-        return "".join(_php_string(v) for v in values)
+        return self._concat([_php_string(v) for v in values])
+
+    def _concat(self, parts: List[str]) -> str:
+        """Join ``parts`` within the file's budget (``_MAX_BUILT``)."""
+        self.built += sum(len(part) for part in parts)
+        if self.built > _MAX_BUILT:
+            raise _Unresolvable()
+        return "".join(parts)
 
     def _unary(self, tokens: List[_Tok], pos: int, depth: int) -> Tuple[object, int]:
         if pos >= len(tokens) or depth > _MAX_DEPTH:
@@ -559,11 +582,17 @@ class _Scanner:
             if isinstance(name, str):
                 secret_file = self.environ.get(name + "_FILE")
                 if secret_file not in (None, "", "0"):
+                    # A regular file only (a FIFO would block), and only its start.
+                    if not os.path.isfile(secret_file):
+                        raise _Unresolvable()
                     try:
-                        with open(secret_file, encoding="utf-8", errors="replace") as fh:
-                            return fh.read().rstrip("\r\n")
+                        with open(secret_file, "rb") as fh:
+                            data = fh.read(_MAX_SECRET_FILE + 1)
                     except OSError:
                         raise _Unresolvable() from None
+                    if len(data) > _MAX_SECRET_FILE:
+                        raise _Unresolvable()
+                    return data.decode("utf-8", "replace").rstrip("\r\n")
                 if name in self.environ:
                     return self.environ[name]
                 return self._evaluate(args[1], depth + 1)
