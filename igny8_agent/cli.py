@@ -427,9 +427,9 @@ def status(
         print_json({"local": local, "remote": (remote.content_types if remote else None),
                     "remote_error": (remote.error if remote and remote.error else None)})
     else:
-        from igny8_agent import display
+        from igny8_agent import status_view
 
-        display.status_report(local, remote)
+        sys.stdout.write(status_view.render(local, remote))
     if not state.connected:
         raise typer.Exit(exit_code_for(ConfigError("")))
     if remote is not None and remote.error_kind is not None:

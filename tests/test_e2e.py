@@ -200,3 +200,16 @@ def test_sync_before_connect_needs_an_operator(site):
     result = site.run("sync")
     assert result.returncode == 3
     assert "igny8-agent connect" in result.stderr
+
+
+def test_status_text_shows_the_frontend_table(site, backend):
+    assert site.connect().returncode == 0
+    integration = backend.integrations_for_site(backend.site_id)[0]["id"]
+    backend.set_synced_count(integration, "post_types", "post", 2)
+    result = site.run("status")
+    assert result.returncode == 0, result.stderr
+    assert "Connected & Ready" in result.stdout
+    assert "\033[" not in result.stdout  # no colour codes when not a terminal
+    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("Posts"))
+    assert line.split() == ["Posts", "5", "total", "·", "2", "synced", "[Enabled]", "Limit:", "100"]
+    assert "Last structure fetch" in result.stdout and "just now" in result.stdout

@@ -1,0 +1,101 @@
+"""``igny8-agent status`` as text: the local part, then the table the IGNY8
+frontend shows. Plain string formatting (colour only on a terminal), so that
+the command people and monitoring run often starts fast."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import datetime, timezone
+from typing import Any, List, Optional, Tuple
+
+from igny8_agent.state import parse_time
+from igny8_agent.structure import KINDS
+
+TITLES = {"post_types": "Post Types", "taxonomies": "Taxonomies"}
+_COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
+
+
+def render(local: dict, remote: Any, colour: Optional[bool] = None) -> str:
+    paint = _painter(sys.stdout.isatty() and "NO_COLOR" not in os.environ if colour is None else colour)
+    state_colour = {"Connected & Ready": "green", "Not connected": "red"}.get(local["connection"], "yellow")
+    rows = [
+        ("Connection", paint(local["connection"], state_colour)),
+        ("Account", " ".join(x for x in (local["account"], f"({local['account_name']})" if local["account_name"] else "") if x) or "—"),
+        ("Site", f"{local['site_id']}  {local['site_url']}" if local["site_id"] else "—"),
+        ("Integration", str(local["integration_id"] or "—")),
+        ("Backend", local["backend"]),
+        ("API key", f"stored in {local['key_storage']}" if local["key_storage"] else "—"),
+        ("Last attempt", ago(local["last_attempt"])),
+        ("Last success", ago(local["last_success"])),
+        ("Last error", _error_text(local["last_error"])),
+        ("Sync operations", "Enabled" if local["sync_enabled"] else "Disabled"),
+        ("Two-way sync", "Enabled" if local["two_way_sync_enabled"] else "Disabled"),
+        ("Schedule", local["schedule"] or "not installed (igny8-agent schedule install)"),
+        ("Config", local["config"]),
+    ]
+    width = max(len(name) for name, _ in rows)
+    lines = [f"{paint(name.ljust(width), 'bold')}  {value}" for name, value in rows]
+    if remote is not None:
+        lines.append("")
+        if remote.error:
+            lines.append(f"{paint('warning:', 'yellow')} could not get the backend's view: {remote.error}")
+        else:
+            lines.extend(_content_types(remote.content_types or {}, paint))
+    return "\n".join(lines) + "\n"
+
+
+def _content_types(data: dict, paint) -> List[str]:
+    """"Posts   123 total · 45 synced  [Enabled]  Limit: 100", as the frontend shows it."""
+    lines = [f"{paint('WordPress Content Types', 'bold')}   Last structure fetch: {ago(data.get('last_structure_fetch'))}"]
+    for kind in KINDS:
+        entries = data.get(kind) if isinstance(data.get(kind), dict) else {}
+        rows: List[Tuple[str, str, str, bool, str]] = [
+            (str(e.get("label") or slug), f"{_int(e.get('count')):,} total", f"{_int(e.get('synced_count')):,} synced",
+             e.get("enabled") is True, f"Limit: {e.get('fetch_limit', '—')}")
+            for slug, e in entries.items() if isinstance(e, dict)
+        ]
+        lines.append(TITLES[kind])
+        if not rows:
+            lines.append("  (none yet)")
+            continue
+        w = [max(len(r[i]) for r in rows) for i in (0, 1, 2)]
+        for label, total, synced, enabled, limit in rows:
+            flag = paint("[Enabled] ", "green") if enabled else paint("[Disabled]", "dim")
+            lines.append(f"  {label.ljust(w[0])}  {total.rjust(w[1])} · {synced.rjust(w[2])}  {flag}  {limit}")
+    return lines
+
+
+def _painter(enabled: bool):
+    def paint(text: str, style: str) -> str:
+        return f"\033[{_COLOURS[style]}m{text}\033[0m" if enabled else text
+
+    return paint
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _error_text(error: Any) -> str:
+    if not error:
+        return "—"
+    kind = "temporary, the next run retries" if error.get("temporary") else "needs an operator"
+    return f"{error.get('message')} ({ago(error.get('at'))}; {kind})"
+
+
+def ago(stamp: Any) -> str:
+    """ISO 8601 time -> "2026-11-26 07:00 UTC (3 hours ago)"."""
+    if not stamp:
+        return "never"
+    when = parse_time(stamp)
+    if when is None:
+        return str(stamp)
+    seconds = int((datetime.now(timezone.utc) - when).total_seconds())
+    rel = "just now"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            rel = f"{n} {unit}{'s' if n != 1 else ''} ago"
+            break
+    return f"{when:%Y-%m-%d %H:%M} UTC ({rel})"
