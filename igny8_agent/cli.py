@@ -279,9 +279,10 @@ class Steps:
             print(f"igny8-agent: {step}", file=sys.stderr)
         self._last = step
 
-    def done(self) -> None:
+    def done(self, ok: bool = True) -> None:
         if self._status is not None:
-            self._status.console.print(f"  [green]✓[/green] {self._last}")
+            mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
+            self._status.console.print(f"  {mark} {self._last}")
             self._status.stop()
             self._status = None
 
@@ -314,8 +315,10 @@ def connect(
     steps = Steps(show=not as_json)
     try:
         result = flow.connect(site, key, email=email, site_id=site_id, api_url=api_url, progress=steps)
-    finally:
-        steps.done()
+    except BaseException:
+        steps.done(ok=False)
+        raise
+    steps.done()
     _remember_site(site, api_url or site.settings.api_url, site_id, edit_settings)
     if as_json:
         print_json(result.as_dict())
@@ -357,7 +360,7 @@ def sync(
     try:
         result = flow.sync(site, dry_run=dry_run, wait=wait, progress=steps)
     except Igny8Error as exc:
-        steps.done()
+        steps.done(ok=False)
         if sys.stderr.isatty() or as_json:
             raise
         # Under cron: the failure is the run's one line in the log.

@@ -46,7 +46,6 @@ import threading
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import TCPServer
 from typing import Any, Callable, Dict, List, Optional, Tuple

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 
-import pytest
 
 from conftest import API_KEY, HOME
 from igny8_agent.state import RunLock

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pymysql
 import pytest
 
 from conftest import DB_HOST, DB_PASSWORD, DB_PORT, DB_USER, admin_connect, php_serialize
