@@ -708,7 +708,7 @@ def schedule_remove(
 
     site = _locate(where)
     removed = schedule.remove(site.paths.name)
-    print(f"removed: {removed.description}")
+    print(removed.description)
 
 
 @schedule_app.command("show")
