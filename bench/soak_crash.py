@@ -102,32 +102,10 @@ def new_key() -> str:
     return "igny8_soak-" + secrets.token_hex(12)
 
 
-# -- the backend, with request times -------------------------------------------
-
-
-class TimedServer(ContractServer):
-    """The contract server, recording when each request arrived and when its
-    answer was ready (after any ``delay`` fault): ``record.started`` /
-    ``record.finished``, ``time.monotonic()`` seconds."""
-
-    def _record_request(self, record: Any) -> None:
-        record.started = time.monotonic()
-        record.finished = None
-        super()._record_request(record)
-
-    def _route(self, handler: Any, path: str, query: Dict[str, str], raw: bytes) -> Any:
-        try:
-            return super()._route(handler, path, query, raw)
-        finally:
-            record = getattr(handler, "_record", None)
-            if record is not None:
-                record.finished = time.monotonic()
-
-
 def overlapping(requests: Sequence[Any]) -> List[Tuple[Any, Any]]:
     """Pairs of requests whose [started, finished] intervals overlap."""
     spans = sorted(
-        (r for r in requests if getattr(r, "started", None) is not None),
+        (r for r in requests if r.started is not None),
         key=lambda r: r.started,
     )
     pairs = []
@@ -235,7 +213,7 @@ class Agent:
     """One connected site: the WordPress root, the agent's directories and
     environment, the backend; runs the agent as separate processes."""
 
-    def __init__(self, workdir: Path, server: TimedServer, db_name: str, account_id: int) -> None:
+    def __init__(self, workdir: Path, server: ContractServer, db_name: str, account_id: int) -> None:
         self.server = server
         self.account_id = account_id
         self.root = write_wordpress_root(workdir / "wordpress", db_name)
@@ -670,7 +648,7 @@ def run(kills: int = 200, concurrent: int = 20, seed: Optional[int] = None,
         "corruption": Tally(SECTION_CONCURRENCY, "concurrent syncs: corruptions (state, key, temp files)"),
     }
     workdir = Path(tempfile.mkdtemp(prefix="igny8-soak-crash-"))
-    server = TimedServer(page_size=2)
+    server = ContractServer(page_size=2)
     db_name = ""
     try:
         db_name = create_wordpress_db()

@@ -87,7 +87,7 @@ def remove_stale_temp_files(directory: Path, name: str) -> None:
 
 
 def _writer_alive(rest: str) -> bool:
-    """Whether the process that named a temp file ``.NAME.<pid>-XXXX.tmp`` still runs."""
+    """Whether the process that named a temp file ``.NAME.<pid>-<random>.tmp`` still runs."""
     pid = rest.split("-", 1)[0]
     if "-" not in rest or not pid.isdigit() or int(pid) == os.getpid():
         return False  # an older name without a pid, or a previous process with our pid

@@ -43,6 +43,7 @@ import ssl
 import struct
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -97,6 +98,8 @@ class RecordedRequest:
     body_size: int = 0
     fault: Optional[str] = None  # kind of the injected fault that answered it
     status: Optional[int] = None  # status sent (None when no response was sent)
+    started: Optional[float] = None  # time.monotonic() when it arrived
+    finished: Optional[float] = None  # ... and when its answer was ready (after any delay fault)
 
 
 @dataclass
@@ -491,7 +494,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if too_large:
                 raise _ApiError(413, {"detail": "Request body too large (limit is 1 MiB)."})
-            status, payload, extra = owner._route(self, path, query, raw)
+            try:
+                status, payload, extra = owner._route(self, path, query, raw)
+            finally:
+                record.finished = time.monotonic()
         except _ApiError as exc:
             self._send_error(exc)
             return
@@ -1015,6 +1021,7 @@ class ContractServer:
     # -- requests and faults ----------------------------------------------------
 
     def _record_request(self, record: RecordedRequest) -> None:
+        record.started = time.monotonic()
         with self._lock:
             self.requests.append(record)
 

@@ -53,27 +53,10 @@ SLOW_WRITES = (
 )
 
 
-class TimedServer(ContractServer):
-    """The contract server, recording when each request arrived
-    (``record.started``) and when its answer was ready, after any delay fault
-    (``record.finished``)."""
-
-    def _record_request(self, record: Any) -> None:
-        record.started = time.monotonic()
-        record.finished = None
-        super()._record_request(record)
-
-    def _route(self, handler: Any, path: str, query: Dict[str, str], raw: bytes) -> Any:
-        try:
-            return super()._route(handler, path, query, raw)
-        finally:
-            handler._record.finished = time.monotonic()
-
-
 @pytest.fixture
 def backend():
-    """As conftest's backend, with request times (used by ``site`` too)."""
-    server = TimedServer(page_size=2).start()
+    """As conftest's backend, keeping the account id (used by ``site`` too)."""
+    server = ContractServer(page_size=2).start()
     server.account_id = server.add_account("Acme", "dev@igny8.com", API_KEY)
     server.site_id = server.add_site(server.account_id, "https://www.Example.com/", name="Example")
     server.other_site = server.add_site(server.account_id, "https://other.example.org", name="Other")
@@ -84,7 +67,7 @@ def backend():
 class Agent:
     """Starts the agent for the connected-site harness and checks its files."""
 
-    def __init__(self, site: Any, backend: TimedServer, agent_env: Dict[str, str]) -> None:
+    def __init__(self, site: Any, backend: ContractServer, agent_env: Dict[str, str]) -> None:
         self.site = site
         self.backend = backend
         self.config_dir = Path(agent_env["IGNY8_CONFIG_DIR"])
