@@ -93,6 +93,7 @@ def test_multisite_url_selects_subsite_and_unknown_url_fails(tmp_path, agent_env
         ("no_wordpress", 3, "no WordPress installation found"),
         ("bad_prefix", 3, "table prefix"),
         ("db_down", 4, "cannot connect"),
+        ("socket_missing", 4, "socket /nonexistent/mysqld.sock"),
         ("wrong_password", 4, "access denied"),
         ("not_wordpress", 4, "not a WordPress database"),
         ("unterminated", 3, "unterminated"),
@@ -107,6 +108,8 @@ def test_failures_print_one_line_and_a_documented_exit_code(tmp_path, agent_env,
         write_wp_config(root, db.name, prefix="wp_`; DROP TABLE wp_users; -- ")
     elif setup == "db_down":
         write_wp_config(root, db.name, host="127.0.0.1:1")
+    elif setup == "socket_missing":
+        write_wp_config(root, db.name, host="localhost:/nonexistent/mysqld.sock")
     elif setup == "wrong_password":
         write_wp_config(root, db.name, user="nobody_igny8", password="s3cret-pw")
     elif setup == "not_wordpress":
