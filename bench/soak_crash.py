@@ -55,20 +55,13 @@ TESTS = REPO / "tests"
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-import pymysql  # noqa: E402
-
+from conftest import _create_database, drop_database, write_wp_config  # noqa: E402
 from contract_server import ContractServer  # noqa: E402
-from wp_schema import create_site_sql  # noqa: E402
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-DB_HOST = os.environ.get("IGNY8_TEST_DB_HOST", "127.0.0.1")
-DB_PORT = int(os.environ.get("IGNY8_TEST_DB_PORT", "3306"))
-DB_USER = os.environ.get("IGNY8_TEST_DB_USER", "root")
-DB_PASSWORD = os.environ.get("IGNY8_TEST_DB_PASSWORD", "")
 
 HOME = "https://soak.example.com"
 EMAIL = "soak@example.com"
@@ -121,62 +114,19 @@ def overlapping(requests: Sequence[Any]) -> List[Tuple[Any, Any]]:
 # -- a WordPress site in MariaDB -------------------------------------------------
 
 
-def _admin(database: Optional[str] = None) -> "pymysql.connections.Connection":
-    return pymysql.connect(host=DB_HOST, port=DB_PORT, user=DB_USER, password=DB_PASSWORD,
-                           database=database, charset="utf8mb4", autocommit=True, connect_timeout=5)
-
-
 def create_wordpress_db(home: str = HOME, posts: int = 5) -> str:
-    """A fresh database with WordPress's tables and a freshly installed site."""
-    name = "igny8_soak_" + secrets.token_hex(5)
-    with _admin() as conn, conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci")
+    """A fresh database with WordPress's tables and a freshly installed site
+    (the test suite's own fixture code)."""
+    db = _create_database("wp_")
     try:
-        with _admin(name) as conn, conn.cursor() as cur:
-            for statement in create_site_sql("wp_"):
-                cur.execute(statement)
-            for option, value in (("siteurl", home), ("home", home), ("blogname", "Soak"),
-                                  ("active_plugins", "a:0:{}")):
-                cur.execute("INSERT INTO wp_options (option_name, option_value, autoload) VALUES (%s, %s, 'yes')",
-                            (option, value))
-            rows = [("post", "publish")] * posts + [("page", "publish"), ("page", "draft")]
-            cur.executemany(
-                "INSERT INTO wp_posts (post_author, post_date, post_date_gmt, post_content, post_title,"
-                " post_excerpt, post_status, post_name, to_ping, pinged, post_modified, post_modified_gmt,"
-                " post_content_filtered, post_parent, post_type) VALUES (1, NOW(), UTC_TIMESTAMP(), '',"
-                " 'item', '', %s, '', '', '', NOW(), UTC_TIMESTAMP(), '', 0, %s)",
-                [(status, kind) for kind, status in rows],
-            )
-            cur.execute("INSERT INTO wp_terms (name, slug, term_group) VALUES ('Uncategorized', 'uncategorized', 0)")
-            cur.execute("INSERT INTO wp_term_taxonomy (term_id, taxonomy, description, parent, count)"
-                        " VALUES (%s, 'category', '', 0, 0)", (cur.lastrowid,))
+        db.install(home)
+        db.add_posts("post", "publish", posts - 1)
     except BaseException:
-        drop_database(name)
+        drop_database(db.name)
         raise
-    return name
-
-
-def drop_database(name: str) -> None:
-    with _admin() as conn, conn.cursor() as cur:
-        cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-
-
-def write_wordpress_root(root: Path, db_name: str) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "wp-settings.php").write_text("<?php // core\n")
-    (root / "wp-load.php").write_text("<?php // core\n")
-    (root / "wp-config.php").write_text(
-        "<?php\n"
-        f"define( 'DB_NAME', '{db_name}' );\n"
-        f"define( 'DB_USER', '{DB_USER}' );\n"
-        f"define( 'DB_PASSWORD', '{DB_PASSWORD}' );\n"
-        f"define( 'DB_HOST', '{DB_HOST}:{DB_PORT}' );\n"
-        "define( 'DB_CHARSET', 'utf8mb4' );\n"
-        "$table_prefix = 'wp_';\n"
-        "if ( ! defined( 'ABSPATH' ) ) {\n\tdefine( 'ABSPATH', __DIR__ . '/' );\n}\n"
-        "require_once ABSPATH . 'wp-settings.php';\n"
-    )
-    return root
+    finally:
+        db.conn.close()
+    return db.name
 
 
 # -- what the agent leaves on disk -------------------------------------------------
@@ -216,7 +166,7 @@ class Agent:
     def __init__(self, workdir: Path, server: ContractServer, db_name: str, account_id: int) -> None:
         self.server = server
         self.account_id = account_id
-        self.root = write_wordpress_root(workdir / "wordpress", db_name)
+        self.root = write_wp_config(workdir / "wordpress", db_name)
         self.config_dir = workdir / "etc"
         self.state_dir = workdir / "state"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("IGNY8_")}
@@ -340,6 +290,16 @@ def finish(proc: subprocess.Popen, timeout: float = TIMEOUT) -> Tuple[int, str, 
     return proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
 
+def start_run(agent: Any, during: str) -> Tuple[subprocess.Popen, Tuple[str, ...]]:
+    """Start ``sync``, or ``connect`` with a new key; and the keys the key
+    file may hold afterwards (the old one, or the new one)."""
+    if during != "connect":
+        return agent.spawn(["sync"]), (agent.key,)
+    key = new_key()
+    agent.server.add_api_key(agent.account_id, key)
+    return agent.spawn(["connect", "--api-key-stdin"], key), (agent.key, key)
+
+
 def kill_now(proc: subprocess.Popen) -> bool:
     """SIGKILL; True if the process was still running."""
     alive = proc.poll() is None
@@ -417,14 +377,7 @@ def kill_at_random(agent: Agent, rng: random.Random, n: int, during: str,
         if rng.random() < 0.6:  # slow backend: the kill lands mid-request
             agent.server.inject("delay", count=None, path_contains=None if during == "connect" else PUSH,
                                 seconds=rng.uniform(0.05, 0.4))
-        if during == "connect":
-            key = new_key()
-            agent.server.add_api_key(agent.account_id, key)
-            proc = agent.spawn(["connect", "--api-key-stdin"], key)
-            allowed = (agent.key, key)
-        else:
-            proc = agent.spawn(["sync"])
-            allowed = (agent.key,)
+        proc, allowed = start_run(agent, during)
         time.sleep(rng.uniform(0.0, 0.4))
         landed += kill_now(proc)
         agent.server.clear_faults()
@@ -482,14 +435,7 @@ def interrupt_mid_request(agent: Agent, rng: random.Random, n: int, signum: int,
         agent.server.clear_requests()
         target = "auth/me" if during == "connect" and rng.random() < 0.5 else PUSH
         agent.server.inject("delay", count=None, path_contains=target, seconds=5.0)
-        if during == "connect":
-            key = new_key()
-            agent.server.add_api_key(agent.account_id, key)
-            proc = agent.spawn(["connect", "--api-key-stdin"], key)
-            allowed = (agent.key, key)
-        else:
-            proc = agent.spawn(["sync"])
-            allowed = (agent.key,)
+        proc, allowed = start_run(agent, during)
         problems = []
         if not wait_for(lambda: bool(agent.server.requests_to(target)), proc, timeout=30.0, step=0.005):
             problems.append(f"the {target} request never arrived")
@@ -519,14 +465,7 @@ def signal_at_random(agent: Agent, rng: random.Random, n: int, tally: Tally) -> 
     for i in range(n):
         signum = signal.SIGTERM if i % 2 else signal.SIGINT
         during = "connect" if i % 4 >= 2 else "sync"
-        if during == "connect":
-            key = new_key()
-            agent.server.add_api_key(agent.account_id, key)
-            proc = agent.spawn(["connect", "--api-key-stdin"], key)
-            allowed = (agent.key, key)
-        else:
-            proc = agent.spawn(["sync"])
-            allowed = (agent.key,)
+        proc, allowed = start_run(agent, during)
         time.sleep(rng.uniform(0.0, 0.4))
         if proc.poll() is None:
             proc.send_signal(signum)

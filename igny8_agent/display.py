@@ -5,9 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from igny8_agent.structure import KINDS, Structure
-
-TITLES = {"post_types": "Post Types", "taxonomies": "Taxonomies"}
+from igny8_agent.structure import KINDS, TITLES, Structure
 
 console = Console()
 

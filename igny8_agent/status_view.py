@@ -10,9 +10,8 @@ from datetime import datetime, timezone
 from typing import Any, List, Optional, Tuple
 
 from igny8_agent.state import parse_time
-from igny8_agent.structure import KINDS
+from igny8_agent.structure import KINDS, TITLES
 
-TITLES = {"post_types": "Post Types", "taxonomies": "Taxonomies"}
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
 
 

@@ -28,6 +28,7 @@ from igny8_agent.wordpress import SiteFacts
 POST_TYPES = "post_types"
 TAXONOMIES = "taxonomies"
 KINDS = (POST_TYPES, TAXONOMIES)
+TITLES = {POST_TYPES: "Post Types", TAXONOMIES: "Taxonomies"}  # as the IGNY8 frontend heads them
 
 
 @dataclass
