@@ -82,7 +82,12 @@ AGENT_SQL = [
     "SELECT TABLE_NAME FROM information_schema.TABLES"
     " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('{p}blogs')",
     "SELECT option_name, option_value FROM `{p}options`"
-    " WHERE option_name IN ('home', 'siteurl', 'active_plugins', 'cptui_post_types', 'cptui_taxonomies')",
+    " WHERE option_name IN ('home', 'siteurl', 'active_plugins', 'stylesheet', 'template', 'stylesheet_root',"
+    " 'template_root', 'cptui_post_types', 'cptui_taxonomies')"
+    " OR option_name = (SELECT CONCAT('theme_mods_', option_value) FROM `{p}options`"
+    " WHERE option_name = 'stylesheet' LIMIT 1)",
+    "SELECT TABLE_NAME FROM information_schema.TABLES"
+    " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('{p}woocommerce_attribute_taxonomies')",
     "SELECT attribute_name, attribute_label, attribute_public FROM `{p}woocommerce_attribute_taxonomies`",
     "ROLLBACK",
 ]
@@ -307,6 +312,16 @@ def write_wordpress_root(root: Path, database: str) -> None:
         "if ( ! defined( 'ABSPATH' ) ) {\n\tdefine( 'ABSPATH', __DIR__ . '/' );\n}\n"
         "require_once ABSPATH . 'wp-settings.php';\n"
     )
+    # The active theme (the database's template option), so that every run
+    # also pays for the theme scan, as on a real site.
+    theme = root / "wp-content" / "themes" / "twentytwentyfour"
+    (theme / "patterns").mkdir(parents=True, exist_ok=True)
+    (theme / "style.css").write_text("/*\nTheme Name: Twenty Twenty-Four\n*/\n")
+    (theme / "functions.php").write_text(
+        "<?php\nadd_action( 'init', function () { register_block_pattern_category( 'page', array( 'label' => 'Pages' ) ); } );\n"
+    )
+    for n in range(40):
+        (theme / "patterns" / f"pattern-{n:02d}.php").write_text("<?php /** Title: Pattern */ ?>\n" + "<!-- wp:group -->\n" * 200)
 
 
 def agent_environment(tmp: Path, pyc_cache: bool = True) -> Dict[str, str]:

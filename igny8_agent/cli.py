@@ -187,12 +187,14 @@ def main_options(
 @with_site(database=True)
 def structure(
     format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="table or json (default: table on a terminal, json otherwise)."),
+    leftovers: bool = typer.Option(False, "--leftovers", help="Also show leftovers: types found in the tables that no active plugin or theme registers (never synced unless put on the include list), and theme code that could not be read."),
     where: Any = None,
 ) -> None:
     """Print the site's public post types and taxonomies with their counts.
 
     Read straight from the database: no PHP runs and nothing is sent. The JSON
-    is the post_types / taxonomies part of the payload `sync` pushes."""
+    is the post_types / taxonomies part of the payload `sync` pushes; with
+    --leftovers it also has "leftovers" (kind -> slug -> count) and "notes"."""
     fmt = format.value if format else ("table" if sys.stdout.isatty() else "json")
     from igny8_agent import prefetch
     from igny8_agent.site import locate_site
@@ -208,11 +210,14 @@ def structure(
     for warning in result.warnings:
         print(f"igny8-agent: warning: {warning}", file=sys.stderr)
     if fmt == "json":
-        print_json(result.content_types())
+        body = result.content_types()
+        if leftovers:
+            body.update(leftovers=result.leftovers, notes=result.notes)
+        print_json(body)
     else:
         from igny8_agent import display
 
-        display.structure_table(result)
+        display.structure_table(result, leftovers=leftovers)
 
 
 # -- connect / sync / status / disconnect ----------------------------------------
@@ -582,11 +587,9 @@ def config_type(
 def _kind_of(site, slug: str, taxonomy: Optional[bool]) -> str:
     if taxonomy is not None:
         return "taxonomies" if taxonomy else "post_types"
-    from igny8_agent import catalog
-
     facts = site.read_facts()
-    is_post_type = slug in facts.post_type_counts or slug in facts.defined_post_types or slug in catalog.CORE_POST_TYPES or slug in catalog.WOOCOMMERCE_POST_TYPES
-    is_taxonomy = slug in facts.taxonomy_counts or slug in facts.defined_taxonomies or slug in catalog.CORE_TAXONOMIES or slug in catalog.WOOCOMMERCE_TAXONOMIES
+    is_post_type = slug in facts.post_type_counts or slug in facts.registered.post_types
+    is_taxonomy = slug in facts.taxonomy_counts or slug in facts.registered.taxonomies
     if is_post_type == is_taxonomy:
         what = "both a post type and a taxonomy" if is_post_type else "not found on this site"
         raise ConfigError(f"{slug} is {what}: say which with --post-type or --taxonomy")

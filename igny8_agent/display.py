@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from igny8_agent.structure import KINDS, TITLES, Structure
 
 console = Console()
 
 
-def structure_table(structure: Structure) -> None:
+def structure_table(structure: Structure, leftovers: bool = False) -> None:
     if structure.site_url:
-        console.print(f"[bold]{structure.site_url}[/bold]")
+        console.print(Text(structure.site_url, style="bold"))
     for kind in KINDS:
         table = Table(title=TITLES[kind], title_justify="left")
         table.add_column("Slug")
@@ -23,14 +24,30 @@ def structure_table(structure: Structure) -> None:
         table.add_column("Source", style="dim")
         for t in structure.kind(kind).values():
             table.add_row(
-                t.slug,
-                t.label,
+                Text(t.slug),
+                Text(t.label),
                 f"{t.count:,}",
                 "[green]Enabled[/green]" if t.enabled else "[dim]Disabled[/dim]",
                 str(t.fetch_limit),
-                t.source,
+                Text(t.source),
             )
         console.print(table)
+    hidden = sum(len(v) for v in structure.leftovers.values())
+    if not leftovers:
+        if hidden:
+            console.print(Text(f"{hidden} leftover type(s) in the tables are not listed (see --leftovers)", style="dim"))
+        return
+    table = Table(title="Leftovers: in the tables, registered by no active plugin or theme", title_justify="left")
+    table.add_column("Kind")
+    table.add_column("Slug")
+    table.add_column("Count", justify="right")
+    for kind in KINDS:
+        for slug, rows in structure.leftovers.get(kind, {}).items():
+            table.add_row("post type" if kind == "post_types" else "taxonomy", Text(slug), f"{rows:,}")
+    console.print(table if hidden else Text("No leftovers.", style="dim"))
+    console.print(Text("To sync a leftover anyway: igny8-agent config type SLUG --list include", style="dim"))
+    for note in structure.notes:
+        console.print(Text(f"note: {note}", style="yellow"))
 
 
 def sync_summary(result, title: str) -> None:

@@ -16,6 +16,7 @@ from igny8_agent.database import DbSettings, ReadOnlySession, connection_charset
 from igny8_agent.errors import ConfigError
 from igny8_agent.paths import SitePaths, site_name
 from igny8_agent.settings import Settings, load_settings
+from igny8_agent.sitefiles import SiteFiles
 from igny8_agent.wordpress import SiteFacts, read_site, validate_table_prefix
 from igny8_agent.wpconfig import WPConfig, find_wordpress, parse_db_host, read_wp_config
 
@@ -52,6 +53,7 @@ class Site:
     main_site_id: int
     paths: SitePaths
     settings: Settings
+    files: Optional[SiteFiles] = None  # the theme and mu-plugins, when the root is known
 
     def read_facts(self, session: Optional[ReadOnlySession] = None) -> SiteFacts:
         """Read the site in one read-only session: a new one, or ``session``
@@ -64,6 +66,7 @@ class Site:
                 url=self.url,
                 main_blog_id=self.main_blog_id,
                 main_site_id=self.main_site_id,
+                files=self.files,
             )
 
     def fingerprint(self, home: str) -> Dict[str, str]:
@@ -149,6 +152,8 @@ def locate_site(options: SiteOptions, environ: Mapping[str, str] = os.environ) -
         main_site_id=main_site,
         paths=paths,
         settings=settings,
+        files=(SiteFiles.of(root, wpconfig.constants, cache_dir=paths.state.parent / "cache")
+               if root is not None and wpconfig is not None else None),
     )
 
 

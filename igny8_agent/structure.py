@@ -1,30 +1,29 @@
 """Which post types and taxonomies a site has, and the payload that says so.
 
-Combines, in order of precedence (last wins):
+A type is listed when a source active on the site registers it as public
+(:mod:`igny8_agent.registrars`: WordPress core, the active plugins it knows,
+the active theme and mu-plugins), with that source's label and the count
+from the tables. Then the operator's lists apply: ``exclude`` removes a type,
+``include`` adds one, even a non-public one or a leftover. ``attachment``
+and ``post_format`` are left out, as the contract says.
 
-1. what the tables hold (unknown types get a label made from the slug);
-2. well-known plugin types that are never public (forms, builders, orders);
-3. WooCommerce's own registrations, when it is active or its rows exist;
-4. definitions plugins keep in the database (CPT UI, ACF, WooCommerce
-   attribute taxonomies) — true labels, public flags, and types registered but
-   still empty;
-5. WordPress core's own types and labels;
-6. the operator's include / exclude lists.
-
-``attachment`` and ``post_format`` are left out, as the contract says.
+A type found in the tables that no active source registers is a *leftover*
+of a removed or deactivated plugin or theme: WordPress does not show it, so
+it is not listed, only reported (``structure --leftovers``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Dict, List, Mapping, Optional
+from typing import Dict, List, Optional
 
-from igny8_agent import catalog
-from igny8_agent.catalog import Known
+from igny8_agent.registrars import Known, core
 from igny8_agent.settings import Settings
 from igny8_agent.wordpress import SiteFacts
 
+# Left out of the payload by the contract even though WordPress calls them public.
+EXCLUDED_BY_CONTRACT = ("attachment", "post_format")
 POST_TYPES = "post_types"
 TAXONOMIES = "taxonomies"
 KINDS = (POST_TYPES, TAXONOMIES)
@@ -38,7 +37,7 @@ class ContentType:
     count: int
     enabled: bool
     fetch_limit: int
-    source: str  # core, woocommerce, custom-post-type-ui, advanced-custom-fields, database
+    source: str  # the registering source (core, a plugin, theme, mu-plugin), or "leftover"
 
     def entry(self) -> dict:
         return {
@@ -54,6 +53,8 @@ class Structure:
     site_url: str
     post_types: Dict[str, ContentType] = field(default_factory=dict)
     taxonomies: Dict[str, ContentType] = field(default_factory=dict)
+    leftovers: Dict[str, Dict[str, int]] = field(default_factory=dict)  # kind -> slug -> rows
+    notes: List[str] = field(default_factory=list)  # code the scan could not read
     warnings: List[str] = field(default_factory=list)
 
     def kind(self, kind: str) -> Dict[str, ContentType]:
@@ -65,29 +66,26 @@ class Structure:
 
 
 def build_structure(facts: SiteFacts, settings: Settings) -> Structure:
-    structure = Structure(site_url=facts.site_url, warnings=list(facts.warnings))
+    structure = Structure(site_url=facts.site_url, warnings=list(facts.warnings), notes=list(facts.notes))
     for kind in KINDS:
         counts = facts.post_type_counts if kind == POST_TYPES else facts.taxonomy_counts
-        known = _known_types(kind, facts)
+        registered: Dict[str, Known] = facts.registered.kind(kind)
         rules = settings.listing(kind)
-        slugs = set(counts) | {s for s, k in known.items() if _registered(k, facts)}
-        slugs |= set(rules.include)
+        structure.leftovers[kind] = {s: int(n) for s, n in sorted(counts.items()) if s not in registered}
         listed = structure.kind(kind)
-        for slug in sorted(slugs, key=_display_order(kind)):
-            info = known.get(slug)
-            public = info.public if info else slug not in _non_public(kind)
-            if slug in catalog.EXCLUDED_BY_CONTRACT:
-                public = False
+        for slug in sorted(set(registered) | set(rules.include), key=_display_order(kind)):
+            info = registered.get(slug)
+            public = info is not None and info.public and slug not in EXCLUDED_BY_CONTRACT
             if slug in rules.exclude or not (public or slug in rules.include):
                 continue
             per_type = settings.type_settings(kind, slug)
             listed[slug] = ContentType(
                 slug=slug,
-                label=info.label if info else catalog.label_from_slug(slug),
+                label=info.label if info else label_from_slug(slug),
                 count=int(counts.get(slug, 0)),
                 enabled=per_type.enabled,
                 fetch_limit=per_type.fetch_limit,
-                source=(info.plugin or "core") if info else "database",
+                source=info.source if info else "leftover",
             )
     if not structure.post_types:
         structure.warnings.append("no public post types found")
@@ -117,28 +115,13 @@ def build_payload(
     return body
 
 
-def _known_types(kind: str, facts: SiteFacts) -> Mapping[str, Known]:
-    if kind == POST_TYPES:
-        layers = (catalog.WOOCOMMERCE_POST_TYPES, facts.defined_post_types, catalog.CORE_POST_TYPES)
-    else:
-        layers = (catalog.WOOCOMMERCE_TAXONOMIES, facts.defined_taxonomies, catalog.CORE_TAXONOMIES)
-    merged: Dict[str, Known] = {}
-    for layer in layers:
-        merged.update(layer)
-    return merged
-
-
-def _registered(info: Known, facts: SiteFacts) -> bool:
-    """Whether WordPress would register this type even with no rows: core
-    always, plugins while they are active."""
-    return not info.plugin or info.plugin in facts.active_plugins
+def label_from_slug(slug: str) -> str:
+    """A readable label for a type nothing describes: ``my_books`` -> ``My Books``."""
+    words = slug.replace("-", " ").replace("_", " ").split()
+    return " ".join(w[:1].upper() + w[1:] for w in words) or slug
 
 
 def _display_order(kind: str):
     """Core types first, in WordPress's own order, then the rest by slug."""
-    core = list(catalog.CORE_POST_TYPES if kind == POST_TYPES else catalog.CORE_TAXONOMIES)
-    return lambda slug: (core.index(slug), "") if slug in core else (len(core), slug)
-
-
-def _non_public(kind: str) -> frozenset:
-    return catalog.NON_PUBLIC_POST_TYPES if kind == POST_TYPES else catalog.NON_PUBLIC_TAXONOMIES
+    order = list(core.POST_TYPES if kind == POST_TYPES else core.TAXONOMIES)
+    return lambda slug: (order.index(slug), "") if slug in order else (len(order), slug)

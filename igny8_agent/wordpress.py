@@ -1,9 +1,9 @@
 """Reading one WordPress site's facts from its tables.
 
 Everything here is a few aggregate queries inside one read-only session:
-post counts by type, term counts by taxonomy, a handful of options, and the
-type definitions that plugins keep in the database (WooCommerce attribute
-taxonomies, Custom Post Type UI, ACF 6.1+). Nothing is pulled row by row.
+post counts by type, term counts by taxonomy, the options that say which
+plugins and theme are active, and then what each active source registers
+(:mod:`igny8_agent.registrars`). Nothing is pulled row by row.
 """
 
 from __future__ import annotations
@@ -12,16 +12,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set
 
-from igny8_agent.catalog import WOOCOMMERCE, Known, woocommerce_attribute_label
+from igny8_agent import registrars
 from igny8_agent.database import ReadOnlySession, quote_identifier
-from igny8_agent.errors import ConfigError, DatabaseError, ParseError
-from igny8_agent.phpserialize import PHPObject, maybe_unserialize
+from igny8_agent.errors import ConfigError, DatabaseError
+from igny8_agent.registrars import Found, SiteContext, plugin_files, text as _text, unserialize
+from igny8_agent.sitefiles import SiteFiles
 from igny8_agent.urls import site_key
 
 _PREFIX = re.compile(r"\A[A-Za-z0-9_]*\Z")
-
-CPTUI = "custom-post-type-ui"
-ACF = "advanced-custom-fields"
 
 
 def validate_table_prefix(prefix: object) -> str:
@@ -44,9 +42,9 @@ class SiteFacts:
     siteurl: str = ""
     post_type_counts: Dict[str, int] = field(default_factory=dict)  # publish rows; every type found
     taxonomy_counts: Dict[str, int] = field(default_factory=dict)  # term_taxonomy rows
-    active_plugins: Set[str] = field(default_factory=set)  # plugin folder names
-    defined_post_types: Dict[str, Known] = field(default_factory=dict)  # from plugin data
-    defined_taxonomies: Dict[str, Known] = field(default_factory=dict)
+    active_plugins: Set[str] = field(default_factory=set)  # plugin files, "folder/file.php"
+    registered: Found = field(default_factory=Found)  # what the active sources register
+    notes: List[str] = field(default_factory=list)  # registrations the code scan could not read
     warnings: List[str] = field(default_factory=list)
 
     @property
@@ -62,6 +60,7 @@ def read_site(
     url: Optional[str] = None,
     main_blog_id: int = 1,
     main_site_id: int = 1,
+    files: Optional[SiteFiles] = None,
 ) -> SiteFacts:
     """Read the facts of the main site, or of the subsite that ``url`` names.
 
@@ -88,12 +87,24 @@ def read_site(
     if facts.blog_id != main_blog_id:
         facts.table_prefix = f"{base_prefix}{facts.blog_id}_"
 
-    _read_options(session, facts)
+    options = _read_options(session, facts)
     if multisite:
         _read_network_plugins(session, base_prefix, main_site_id, facts)
     if not counts_first:
         _read_counts(session, facts)
-    _read_plugin_definitions(session, facts)
+    site = SiteContext(
+        session=session,
+        prefix=facts.table_prefix,
+        options=options,
+        post_type_counts=facts.post_type_counts,
+        taxonomy_counts=facts.taxonomy_counts,
+        active_plugins=frozenset(facts.active_plugins),
+        files=files,
+        warnings=facts.warnings,
+    )
+    facts.registered = registrars.collect(site)
+    if site._code is not None:
+        facts.notes = list(site.code.notes)
     return facts
 
 
@@ -110,18 +121,21 @@ def _find_blog(session: ReadOnlySession, blogs_table: str, url: Optional[str], m
         f"SELECT blog_id, domain, path FROM {quote_identifier(blogs_table)}"
         " WHERE deleted = 0 AND archived = 0 AND spam = 0"
     )
-    best: Optional[int] = None
-    best_len = -1
+    # As get_site_by_path() on a subdirectory network: the URL's first path
+    # segment names the subsite, and only "/" itself is the root site, so a
+    # mistyped subsite path is an error, not the main site. On a subdomain
+    # network (every path "/") the host alone decides.
+    sites = {}
     for blog_id, domain, path in rows:
         key = site_key(f"{_text(domain)}{_text(path)}")
-        if key is None or (key.host, key.port) != (wanted.host, wanted.port):
-            continue
-        # The longest subsite path that the URL starts with, as WordPress's get_site_by_path().
-        if (wanted.path + "/").startswith(key.path + "/") and len(key.path) > best_len:
-            best, best_len = int(blog_id), len(key.path)
-    if best is None:
-        raise ConfigError(f"no site of this multisite network matches --url {url}")
-    return best
+        if key is not None and (key.host, key.port) == (wanted.host, wanted.port):
+            sites[key.path] = int(blog_id)
+    first_segment = "/".join(wanted.path.split("/")[:2])
+    if first_segment in sites:
+        return sites[first_segment]
+    if "" in sites and (wanted.path == "" or set(sites) == {""}):
+        return sites[""]
+    raise ConfigError(f"no site of this multisite network matches --url {url} (the subsites' addresses are in {blogs_table})")
 
 
 def _check_single_site_url(session: ReadOnlySession, prefix: str, url: str) -> None:
@@ -135,38 +149,29 @@ def _check_single_site_url(session: ReadOnlySession, prefix: str, url: str) -> N
 
 # -- what the site holds -------------------------------------------------------
 
-_OPTIONS = ("home", "siteurl", "active_plugins", "cptui_post_types", "cptui_taxonomies")
-
 
 def _options(session: ReadOnlySession, prefix: str, names: tuple) -> Dict[str, object]:
     """The options' values as stored (bytes): serialized ones are parsed from
     the exact bytes, as PHP does; text is decoded where it is used."""
     marks = ", ".join(["%s"] * len(names))
+    table = quote_identifier(prefix + "options")
     rows = session.query(
-        f"SELECT option_name, option_value FROM {quote_identifier(prefix + 'options')}"
-        f" WHERE option_name IN ({marks})",
+        f"SELECT option_name, option_value FROM {table} WHERE option_name IN ({marks})"
+        # the active theme's mods, whose name depends on the stylesheet option
+        f" OR option_name = (SELECT CONCAT('theme_mods_', option_value) FROM {table}"
+        " WHERE option_name = 'stylesheet' LIMIT 1)",
         names,
     )
     return {_text(name): value for name, value in rows}
 
 
-def _read_options(session: ReadOnlySession, facts: SiteFacts) -> None:
-    options = _options(session, facts.table_prefix, _OPTIONS)
+def _read_options(session: ReadOnlySession, facts: SiteFacts) -> Dict[str, object]:
+    options = _options(session, facts.table_prefix, registrars.OPTIONS)
     facts.home = _text(options.get("home")).strip()
     facts.siteurl = _text(options.get("siteurl")).strip()
-    plugins = _unserialize(options.get("active_plugins"), "active_plugins", facts)
-    if isinstance(plugins, dict):
-        facts.active_plugins.update(_plugin_folder(p) for p in plugins.values() if isinstance(p, str))
-    for option, target in (
-        ("cptui_post_types", facts.defined_post_types),
-        ("cptui_taxonomies", facts.defined_taxonomies),
-    ):
-        data = _unserialize(options.get(option), option, facts)
-        if isinstance(data, dict):
-            for slug, definition in data.items():
-                known = _definition(definition, CPTUI, fallback_slug=str(slug))
-                if known is not None:
-                    target[known[0]] = known[1]
+    plugins = unserialize(options.get("active_plugins"), "active_plugins", facts.warnings)
+    facts.active_plugins.update(plugin_files(plugins))
+    return options
 
 
 def _read_network_plugins(session: ReadOnlySession, base_prefix: str, site_id: int, facts: SiteFacts) -> None:
@@ -179,9 +184,8 @@ def _read_network_plugins(session: ReadOnlySession, base_prefix: str, site_id: i
     except DatabaseError:
         return  # a network without sitemeta has no network-activated plugins
     for (value,) in rows:
-        plugins = _unserialize(value, "active_sitewide_plugins", facts)
-        if isinstance(plugins, dict):
-            facts.active_plugins.update(_plugin_folder(str(p)) for p in plugins)
+        plugins = unserialize(value, "active_sitewide_plugins", facts.warnings)
+        facts.active_plugins.update(plugin_files(plugins))
 
 
 def _read_counts(session: ReadOnlySession, facts: SiteFacts) -> None:
@@ -197,85 +201,3 @@ def _read_counts(session: ReadOnlySession, facts: SiteFacts) -> None:
         f"SELECT taxonomy, COUNT(*) FROM {term_taxonomy} GROUP BY taxonomy"
     ):
         facts.taxonomy_counts[_text(taxonomy)] = int(count)
-
-
-def _read_plugin_definitions(session: ReadOnlySession, facts: SiteFacts) -> None:
-    # ACF 6.1+ keeps post types and taxonomies it registers as posts; only
-    # published ones are registered (disabled ones have status acf-disabled).
-    acf_kinds = {"acf-post-type": facts.defined_post_types, "acf-taxonomy": facts.defined_taxonomies}
-    if any(kind in facts.post_type_counts for kind in acf_kinds):
-        posts = quote_identifier(facts.table_prefix + "posts")
-        rows = session.query(
-            f"SELECT post_type, post_content FROM {posts}"
-            " WHERE post_type IN ('acf-post-type', 'acf-taxonomy') AND post_status = 'publish'"
-        )
-        for kind, content in rows:
-            data = _unserialize(content, f"ACF {_text(kind)} definition", facts)
-            slug_key = "post_type" if _text(kind) == "acf-post-type" else "taxonomy"
-            known = _definition(data, ACF, slug_key=slug_key)
-            if known is not None:
-                acf_kinds[_text(kind)][known[0]] = known[1]
-
-    # WooCommerce attribute taxonomies: pa_<name>, public per attribute_public.
-    if WOOCOMMERCE in facts.active_plugins or any(t.startswith("pa_") for t in facts.taxonomy_counts):
-        table = quote_identifier(facts.table_prefix + "woocommerce_attribute_taxonomies")
-        try:
-            rows = session.query(f"SELECT attribute_name, attribute_label, attribute_public FROM {table}")
-        except DatabaseError:
-            rows = []  # WooCommerce never created its table here
-        for name, label, public in rows:
-            name, label = _text(name), _text(label)
-            facts.defined_taxonomies["pa_" + name] = Known(
-                woocommerce_attribute_label(label or name), bool(int(public or 0)), WOOCOMMERCE
-            )
-
-
-# -- helpers -------------------------------------------------------------------
-
-
-def _unserialize(value: object, what: str, facts: SiteFacts) -> object:
-    if value is None:
-        return None
-    try:
-        return maybe_unserialize(value)
-    except ParseError:
-        facts.warnings.append(f"ignored corrupt serialized data in {what}")
-        return None
-
-
-def _definition(data: object, plugin: str, *, fallback_slug: str = "", slug_key: str = "name"):
-    """(slug, Known) from a CPT UI or ACF definition array, or None."""
-    if isinstance(data, PHPObject):
-        data = data.properties
-    if not isinstance(data, dict):
-        return None
-    slug = str(data.get(slug_key) or fallback_slug).strip()
-    if not slug:
-        return None
-    labels = data.get("labels")
-    label = ""
-    if isinstance(labels, dict):
-        label = str(labels.get("name") or "")
-    label = label or str(data.get("label") or "") or slug
-    return slug, Known(label, _truthy(data.get("public", True)), plugin)
-
-
-def _truthy(value: object) -> bool:
-    """PHP-ish truth of a stored flag: CPT UI stores "true"/"false" strings."""
-    if isinstance(value, str):
-        return value.strip().lower() not in ("", "0", "false", "no", "off")
-    return bool(value)
-
-
-def _plugin_folder(plugin_file: str) -> str:
-    """``woocommerce/woocommerce.php`` -> ``woocommerce``; ``advanced-custom-fields-pro/acf.php`` -> ACF."""
-    folder = plugin_file.split("/", 1)[0].lower()
-    if folder.startswith(ACF):
-        return ACF
-    return folder.removesuffix(".php")
-
-
-def _text(value: object) -> str:
-    if isinstance(value, (bytes, bytearray)):
-        return value.decode("utf-8", "replace")
-    return "" if value is None else str(value)

@@ -16,9 +16,10 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .errors import ConfigError, ParseError
+from .phplex import CLOSERS, OPENERS, Lexer, Tok, is_op, line_of, split_args
 
 __all__ = [
     "DEFAULT_SOCKETS",
@@ -75,272 +76,6 @@ class WPConfig:
 
 
 # --------------------------------------------------------------------------
-# Tokenizer
-
-
-class _Tok(NamedTuple):
-    kind: str  # "str", "num", "name", "var", "op", "other"
-    value: object  # str / number; None for a literal we cannot evaluate
-    start: int
-    end: int
-
-
-_WS = re.compile(r"[ \t\r\n\f\v]+")
-# PHP names: ASCII letters, digits, underscore and any non-ASCII character.
-# Written as "not an ASCII non-name character" — a negated class compiles
-# instantly, where a \x80-\U0010ffff range costs tens of ms at start-up.
-_NAME_CHARS = r"^\x00-\x2f\x3a-\x40\x5b-\x5e\x60\x7b-\x7f"
-_START = r"[^\x00-\x40\x5b-\x5e\x60\x7b-\x7f]"
-_NAME_CHAR = re.compile(rf"[{_NAME_CHARS}]")
-_IDENT = re.compile(rf"{_START}[{_NAME_CHARS}]*")
-_QUALIFIED = re.compile(rf"\\?{_START}[{_NAME_CHARS}]*(?:\\{_START}[{_NAME_CHARS}]*)*")
-_NUMBER = re.compile(
-    r"0[xX][0-9a-fA-F_]*|0[bB][01_]*|0[oO][0-7_]*"
-    r"|(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9][0-9_]*)(?:[eE][+-]?[0-9][0-9_]*)?"
-)
-_SQ_CHUNK = re.compile(r"[^'\\]*")
-_DQ_CHUNK = re.compile(r"[^\"\\${]*")
-_BRACE_CHUNK = re.compile(r"[^{}'\"]*")
-_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
-_BACKTICK = re.compile(r"`(?:[^`\\]|\\.)*`", re.DOTALL)
-_HEREDOC_START = re.compile(
-    rf"<<<[ \t]*([\"']?)({_START}[{_NAME_CHARS}]*)\1\r?\n"
-)
-_LINE_INDENT = re.compile(r"[ \t]*")
-_OCTAL = re.compile(r"[0-7]{1,3}")
-_HEX = re.compile(r"[0-9a-fA-F]{1,2}")
-_UNICODE = re.compile(r"\{([0-9a-fA-F]+)\}")
-_SIMPLE_ESCAPES = {
-    "n": "\n", "t": "\t", "r": "\r", "v": "\v", "e": "\x1b", "f": "\f",
-    "\\": "\\", "$": "$", '"': '"',
-}
-_OPS = (
-    "===", "!==", "<=>", "**=", "...", "<<=", ">>=", "??=", "?->",
-    "==", "!=", "<>", "<=", ">=", "&&", "||", "??", "::", "->", "=>",
-    ".=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "++", "--", "<<", ">>", "**",
-)
-
-
-_MAX_NUMBER_LEN = 400  # characters of a number literal; PHP's own never exceed ~25
-
-
-def _line_of(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
-
-
-class _Lexer:
-    """Turns PHP source into a flat token list; ``?>`` becomes ``;``."""
-
-    def __init__(self, text: str, path: Path) -> None:
-        self.text = text
-        self.path = path
-        self.tokens: List[_Tok] = []
-
-    def fail(self, what: str, pos: int) -> ParseError:
-        line = _line_of(self.text, pos)
-        return ParseError(f"{self.path}: unterminated {what} starting at line {line}")
-
-    def run(self) -> List[_Tok]:
-        text, n, i = self.text, len(self.text), 0
-        while i < n:
-            i = self._open_tag(i)
-            while i < n:
-                m = _WS.match(text, i)
-                if m:
-                    i = m.end()
-                    continue
-                if text.startswith("?>", i):
-                    self.tokens.append(_Tok("op", ";", i, i + 2))
-                    i += 2
-                    break
-                i = self._token(i)
-        return self.tokens
-
-    def _open_tag(self, i: int) -> int:
-        """Skip inline HTML up to just after the next ``<?php`` or ``<?=``."""
-        text = self.text
-        while True:
-            j = text.find("<?", i)
-            if j == -1:
-                return len(text)
-            if text[j + 2:j + 3] == "=":
-                return j + 3
-            after = text[j + 5:j + 6]
-            if text[j + 2:j + 5].lower() == "php" and (after == "" or after in " \t\r\n"):
-                return j + 5
-            i = j + 2
-
-    def _token(self, i: int) -> int:
-        text, c = self.text, self.text[i]
-        nxt = text[i + 1:i + 2]
-        if c == "#" or (c == "/" and nxt == "/"):
-            end = text.find("\n", i)
-            end = len(text) if end == -1 else end
-            close = text.find("?>", i, end)
-            return end if close == -1 else close
-        if c == "/" and nxt == "*":
-            end = text.find("*/", i + 2)
-            if end == -1:
-                raise self.fail("comment", i)
-            return end + 2
-        if c == "'":
-            return self._single_quoted(i)
-        if c == '"':
-            return self._double_quoted(i)
-        if c == "`":
-            m = _BACKTICK.match(text, i)
-            if not m:
-                raise self.fail("string", i)
-            return self._add("other", None, i, m.end())
-        if c == "<" and text.startswith("<<<", i):
-            m = _HEREDOC_START.match(text, i)
-            if m:
-                return self._heredoc(i, m)
-        if "0" <= c <= "9" or (c == "." and "0" <= nxt <= "9"):
-            m = _NUMBER.match(text, i)
-            return self._add("num", _number(m.group()), i, m.end())
-        if c == "$":
-            m = _IDENT.match(text, i + 1)
-            if m:
-                return self._add("var", m.group(), i, m.end())
-        m = _QUALIFIED.match(text, i)
-        if m:
-            return self._add("name", m.group(), i, m.end())
-        for op in _OPS:
-            if text.startswith(op, i):
-                return self._add("op", op, i, i + len(op))
-        return self._add("op", c, i, i + 1)
-
-    def _add(self, kind: str, value: object, start: int, end: int) -> int:
-        self.tokens.append(_Tok(kind, value, start, end))
-        return end
-
-    def _single_quoted(self, start: int) -> int:
-        text, n = self.text, len(self.text)
-        parts, i = [], start + 1
-        while True:
-            m = _SQ_CHUNK.match(text, i)
-            parts.append(m.group())
-            i = m.end()
-            if i >= n:
-                raise self.fail("string", start)
-            if text[i] == "'":
-                return self._add("str", "".join(parts), start, i + 1)
-            escaped = text[i + 1:i + 2]
-            if escaped in ("\\", "'"):
-                parts.append(escaped)
-                i += 2
-            else:
-                parts.append("\\")
-                i += 1
-
-    def _double_quoted(self, start: int) -> int:
-        text, n = self.text, len(self.text)
-        out, i, literal = bytearray(), start + 1, True
-        while True:
-            m = _DQ_CHUNK.match(text, i)
-            out += m.group().encode("utf-8", "surrogatepass")
-            i = m.end()
-            if i >= n:
-                raise self.fail("string", start)
-            c, nxt = text[i], text[i + 1:i + 2]
-            if c == '"':
-                value = out.decode("utf-8", "replace") if literal else None
-                return self._add("str", value, start, i + 1)
-            if (c == "{" and nxt == "$") or (c == "$" and nxt == "{"):
-                literal = False
-                i = self._skip_braces(text.index("{", i), start)
-            elif c == "$" and _IDENT.match(text, i + 1):
-                literal = False
-                i += 1
-            elif c in "{$":
-                out += c.encode()
-                i += 1
-            else:
-                i = self._escape(i, out)
-
-    def _escape(self, i: int, out: bytearray) -> int:
-        """Decode the backslash escape at ``i`` into ``out``; return the next index."""
-        text = self.text
-        c = text[i + 1:i + 2]
-        if c in _SIMPLE_ESCAPES:
-            out += _SIMPLE_ESCAPES[c].encode()
-            return i + 2
-        m = _OCTAL.match(text, i + 1)
-        if m:
-            out.append(int(m.group(), 8) & 0xFF)
-            return m.end()
-        m = _HEX.match(text, i + 2) if c == "x" else None
-        if m:
-            out.append(int(m.group(), 16))
-            return m.end()
-        if c == "u" and text[i + 2:i + 3] == "{":
-            m = _UNICODE.match(text, i + 2)
-            if not m or int(m.group(1), 16) > 0x10FFFF:
-                line = _line_of(text, i)
-                raise ParseError(f"{self.path}: invalid \\u{{...}} escape in a string at line {line}")
-            out += chr(int(m.group(1), 16)).encode("utf-8", "surrogatepass")
-            return m.end()
-        out += b"\\"
-        return i + 1
-
-    def _skip_braces(self, i: int, string_start: int) -> int:
-        """Skip a ``{$...}`` / ``${...}`` interpolation starting at the ``{``."""
-        text, n, depth = self.text, len(self.text), 0
-        while i < n:
-            c = text[i]
-            if c in "'\"":
-                m = _QUOTED.match(text, i)
-                if not m:
-                    break
-                i = m.end()
-                continue
-            depth += 1 if c == "{" else -1
-            i += 1
-            if depth == 0:
-                return i
-            i = _BRACE_CHUNK.match(text, i).end()
-        raise self.fail("string", string_start)
-
-    def _heredoc(self, start: int, m: "re.Match[str]") -> int:
-        """Skip a heredoc/nowdoc body; its value is never evaluated."""
-        text, label = self.text, m.group(2)
-        i = m.end()
-        while True:
-            j = _LINE_INDENT.match(text, i).end()
-            after = j + len(label)
-            if text.startswith(label, j) and not _NAME_CHAR.match(text, after):
-                return self._add("other", None, start, after)
-            i = text.find("\n", i) + 1
-            if i == 0:
-                raise self.fail("heredoc", start)
-
-
-def _number(raw: str) -> object:
-    """A PHP number literal's value, or None if PHP would reject it."""
-    s = raw.replace("_", "")
-    if len(s) > _MAX_NUMBER_LEN:
-        return None  # int() of a huge decimal literal is quadratic before Python 3.11
-    try:
-        if s[:2].lower() in ("0x", "0b", "0o"):
-            value: object = int(s[2:], {"x": 16, "b": 2, "o": 8}[s[1].lower()])
-        elif "." in s or "e" in s.lower():
-            return float(s)
-        elif len(s) > 1 and s[0] == "0":
-            value = int(s, 8)
-        else:
-            value = int(s)
-    except ValueError:
-        return None
-    if value <= 2**63 - 1:
-        return value
-    try:
-        return float(value)  # PHP's integer overflow
-    except OverflowError:  # beyond any float (a 300-digit hex literal)
-        return None
-
-
-# --------------------------------------------------------------------------
 # Statement scanner and expression evaluator
 
 
@@ -355,38 +90,6 @@ _MAX_DEPTH = 64
 # value per line: 40 lines of PHP would ask for a terabyte.
 _MAX_BUILT = 1024 * 1024
 _MAX_SECRET_FILE = 64 * 1024  # bytes read from a getenv_docker ..._FILE secret
-_OPENERS = {"(": ")", "[": "]", "{": "}"}
-_CLOSERS = set(_OPENERS.values())
-
-
-def _is_op(tok: Optional[_Tok], *ops: str) -> bool:
-    return tok is not None and tok.kind == "op" and tok.value in ops
-
-
-def _split_args(tokens: List[_Tok], open_index: int) -> Optional[Tuple[List[List[_Tok]], int]]:
-    """Split the call arguments after the ``(`` at ``open_index``.
-
-    Returns (arguments, index after the closing ``)``), or None if the
-    parenthesis is not closed before a ``;`` or the end of the tokens.
-    """
-    args: List[List[_Tok]] = [[]]
-    depth = 0
-    for i in range(open_index + 1, len(tokens)):
-        tok = tokens[i]
-        if tok.kind == "op":
-            if tok.value == ";":
-                return None
-            if tok.value == ")" and depth == 0:
-                return ([] if args == [[]] else args), i + 1
-            if tok.value == "," and depth == 0:
-                args.append([])
-                continue
-            if tok.value in _OPENERS:
-                depth += 1
-            elif tok.value in _CLOSERS:
-                depth -= 1
-        args[-1].append(tok)
-    return None
 
 
 def _php_string(value: object) -> str:
@@ -410,7 +113,7 @@ class _Scanner:
         self.text = text
         self.path = path
         self.environ = environ
-        self.tokens = _Lexer(text, path).run()
+        self.tokens = Lexer(text, path).run()
         self.config = WPConfig(path=path)
         self.built = 0  # characters built by concatenation so far
 
@@ -420,15 +123,15 @@ class _Scanner:
             tok = tokens[i]
             prev = tokens[i - 1] if i else None
             nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-            if tok.kind == "name" and not _is_op(prev, "->", "?->", "::"):
+            if tok.kind == "name" and not is_op(prev, "->", "?->", "::"):
                 word = tok.value.lstrip("\\").lower()
                 if word in ("function", "class", "interface", "trait"):
                     i = self._skip_body(i + 1)
                     continue
-                if word == "define" and _is_op(nxt, "("):
+                if word == "define" and is_op(nxt, "("):
                     i = self._define(i)
                     continue
-            if tok.kind == "var" and tok.value == "table_prefix" and _is_op(nxt, "=", ".="):
+            if tok.kind == "var" and tok.value == "table_prefix" and is_op(nxt, "=", ".="):
                 i = self._table_prefix(i)
                 continue
             i += 1
@@ -437,22 +140,22 @@ class _Scanner:
     def _skip_body(self, i: int) -> int:
         """Skip a function/class declaration up to the end of its ``{...}``."""
         tokens, depth = self.tokens, 0
-        while i < len(tokens) and not (depth == 0 and _is_op(tokens[i], "{", ";")):
-            depth += _is_op(tokens[i], "(") - _is_op(tokens[i], ")")
+        while i < len(tokens) and not (depth == 0 and is_op(tokens[i], "{", ";")):
+            depth += is_op(tokens[i], "(") - is_op(tokens[i], ")")
             i += 1
-        if i < len(tokens) and _is_op(tokens[i], "{"):
+        if i < len(tokens) and is_op(tokens[i], "{"):
             depth = 0
             while i < len(tokens):
-                depth += _is_op(tokens[i], "{") - _is_op(tokens[i], "}")
+                depth += is_op(tokens[i], "{") - is_op(tokens[i], "}")
                 i += 1
                 if depth == 0:
                     break
         return i
 
     def _define(self, i: int) -> int:
-        split = _split_args(self.tokens, i + 1)
+        split = split_args(self.tokens, i + 1)
         if split is None:
-            line = _line_of(self.text, self.tokens[i].start)
+            line = line_of(self.text, self.tokens[i].start)
             raise ParseError(f"{self.path}: define( at line {line} is not closed")
         args, end = split
         if len(args) < 2 or not args[0] or not args[1]:
@@ -472,12 +175,12 @@ class _Scanner:
 
     def _table_prefix(self, i: int) -> int:
         tokens, append = self.tokens, self.tokens[i + 1].value == ".="
-        expr: List[_Tok] = []
+        expr: List[Tok] = []
         depth, j = 0, i + 2
-        while j < len(tokens) and not (depth == 0 and _is_op(tokens[j], ";")):
-            if _is_op(tokens[j], *_OPENERS):
+        while j < len(tokens) and not (depth == 0 and is_op(tokens[j], ";")):
+            if is_op(tokens[j], *OPENERS):
                 depth += 1
-            elif _is_op(tokens[j], *_CLOSERS):
+            elif is_op(tokens[j], *CLOSERS):
                 depth -= 1
                 if depth < 0:
                     break
@@ -493,7 +196,7 @@ class _Scanner:
         self.config.table_prefix = value if isinstance(value, str) else None
         return j
 
-    def _source(self, tokens: List[_Tok], redact: bool) -> str:
+    def _source(self, tokens: List[Tok], redact: bool) -> str:
         """Short display text of an expression; literals hidden if ``redact``."""
         parts: List[str] = []
         for k, tok in enumerate(tokens):
@@ -506,7 +209,7 @@ class _Scanner:
 
     # Expression evaluation: '.' concatenation of unary (-, +, !) terms.
 
-    def _evaluate(self, tokens: List[_Tok], depth: int = 0) -> object:
+    def _evaluate(self, tokens: List[Tok], depth: int = 0) -> object:
         if depth > _MAX_DEPTH or not tokens:
             raise _Unresolvable()
         values, pos = [], 0
@@ -515,7 +218,7 @@ class _Scanner:
             values.append(value)
             if pos == len(tokens):
                 break
-            if not _is_op(tokens[pos], "."):
+            if not is_op(tokens[pos], "."):
                 raise _Unresolvable()
             pos += 1
         if len(values) == 1:
@@ -529,32 +232,32 @@ class _Scanner:
             raise _Unresolvable()
         return "".join(parts)
 
-    def _unary(self, tokens: List[_Tok], pos: int, depth: int) -> Tuple[object, int]:
+    def _unary(self, tokens: List[Tok], pos: int, depth: int) -> Tuple[object, int]:
         if pos >= len(tokens) or depth > _MAX_DEPTH:
             raise _Unresolvable()
         tok = tokens[pos]
-        if _is_op(tok, "!"):
+        if is_op(tok, "!"):
             value, pos = self._unary(tokens, pos + 1, depth + 1)
             return not _truthy(value), pos
-        if _is_op(tok, "-", "+"):
+        if is_op(tok, "-", "+"):
             value, pos = self._unary(tokens, pos + 1, depth + 1)
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise _Unresolvable()
             return (-value if tok.value == "-" else value), pos
         return self._primary(tokens, pos, depth)
 
-    def _primary(self, tokens: List[_Tok], pos: int, depth: int) -> Tuple[object, int]:
+    def _primary(self, tokens: List[Tok], pos: int, depth: int) -> Tuple[object, int]:
         tok = tokens[pos]
         nxt = tokens[pos + 1] if pos + 1 < len(tokens) else None
         if tok.kind in ("str", "num") and tok.value is not None:
             return tok.value, pos + 1
-        if _is_op(tok, "("):
-            split = _split_args(tokens, pos)
+        if is_op(tok, "("):
+            split = split_args(tokens, pos)
             if split is None or len(split[0]) != 1:
                 raise _Unresolvable()
             return self._evaluate(split[0][0], depth + 1), split[1]
-        if tok.kind == "name" and _is_op(nxt, "("):
-            split = _split_args(tokens, pos + 1)
+        if tok.kind == "name" and is_op(nxt, "("):
+            split = split_args(tokens, pos + 1)
             if split is None:
                 raise _Unresolvable()
             args, end = split
@@ -567,11 +270,11 @@ class _Scanner:
                 return self.config.constants[name], pos + 1
         if tok.kind == "var" and tok.value in ("_ENV", "_SERVER") and pos + 3 < len(tokens):
             key, close = tokens[pos + 2], tokens[pos + 3]
-            if _is_op(nxt, "[") and _is_op(close, "]") and key.kind == "str" and key.value is not None:
+            if is_op(nxt, "[") and is_op(close, "]") and key.kind == "str" and key.value is not None:
                 return self._env(key.value), pos + 4
         raise _Unresolvable()
 
-    def _call(self, function: str, args: List[List[_Tok]], depth: int) -> object:
+    def _call(self, function: str, args: List[List[Tok]], depth: int) -> object:
         """``getenv('X')`` and the Docker image's ``getenv_docker('X', default)``."""
         if function == "getenv" and len(args) in (1, 2):
             name = self._evaluate(args[0], depth + 1)

@@ -329,3 +329,33 @@ def site(tmp_path, wpdb, agent_env, backend):
     return Site()
 
 
+
+
+# -- the WordPress-made sites with real plugins (tests/fixtures/real-plugins) ---
+
+import real_plugins  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def real_plugin_site(mariadb_server, tmp_path_factory) -> Iterator:
+    """Factory: ``real_plugin_site("fx_cptui")`` -> the site's root, with its
+    database loaded into MariaDB (once per run) and its files laid out."""
+    loaded: Dict[str, Path] = {}
+
+    def load(name: str) -> Path:
+        if name not in loaded:
+            db = f"igny8_test_{name}_{secrets.token_hex(4)}"
+            with admin_connect() as conn, conn.cursor() as cur:
+                cur.execute(f"CREATE DATABASE `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_520_ci")
+            databases.append(db)
+            load_sql_file(db, real_plugins.FIXTURES / f"{name}.sql")
+            loaded[name] = real_plugins.lay_out_site(
+                name, tmp_path_factory.mktemp(name) / "site", db_name=db, user=DB_USER,
+                password=DB_PASSWORD, host=f"{DB_HOST}:{DB_PORT}",
+            )
+        return loaded[name]
+
+    databases: List[str] = []
+    yield load
+    for db in databases:
+        drop_database(db)

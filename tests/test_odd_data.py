@@ -22,9 +22,9 @@ import httpx
 import respx
 
 from conftest import API_KEY, HOME, write_wp_config
-from igny8_agent import catalog, cli
+from igny8_agent import cli
 from igny8_agent.client import BackendClient
-from igny8_agent.settings import Settings
+from igny8_agent.settings import Listing, Settings
 from igny8_agent.structure import build_payload, build_structure
 from igny8_agent.wordpress import read_site
 
@@ -188,14 +188,15 @@ def test_legacy_latin1_site_read_as_wordpress_reads_it(make_wpdb, tmp_path, agen
 def test_legacy_latin1_site_read_over_utf8mb4_warns_and_goes_on(make_wpdb, tmp_path, agent_env):
     # The same tables read with DB_CHARSET utf8mb4: the server converts every
     # byte as latin1, so the serialized lengths no longer match (WordPress
-    # itself cannot unserialize them either). The agent warns, skips the
-    # definitions, still lists the types it finds, and prints valid JSON.
+    # itself cannot unserialize them either, and registers nothing). The agent
+    # warns, skips the definitions, reports their rows as leftovers, and
+    # prints valid JSON.
     db = _legacy_latin1_site(make_wpdb)
     root = write_wp_config(tmp_path / "wp", db.name)
-    data, err, _ = structure_json(root, agent_env)
-    assert "ignored corrupt serialized data in cptui_post_types" in err
-    assert data["post_types"]["recipe"]["count"] == 3
-    assert data["post_types"]["recipe"]["label"] == catalog.label_from_slug("recipe")
+    data, err, _ = structure_json(root, agent_env, "--leftovers")
+    assert "ignored corrupt serialized data in option cptui_post_types" in err
+    assert "recipe" not in data["post_types"]
+    assert data["leftovers"]["post_types"]["recipe"] == 3
 
 
 # -- column limits ------------------------------------------------------------------------------
@@ -209,11 +210,13 @@ def test_slugs_at_the_column_limits_and_a_200_character_term_name(wpdb, tmp_path
     wpdb.add_term(taxonomy, name)
     wpdb.add_term(taxonomy, name[:199] + "!")
     assert wpdb.query("SELECT CHAR_LENGTH(name) FROM wp_terms WHERE name LIKE 'Ünïcödé%%'") == [(200,), (200,)]
+    wpdb.set_option("active_plugins", [CPTUI_PLUGIN])
+    wpdb.set_option("cptui_post_types", {post_type: {"name": post_type, "label": "Long", "public": "true"}})
+    wpdb.set_option("cptui_taxonomies", {taxonomy: {"name": taxonomy, "label": "Longer", "public": "true"}})
 
     root = write_wp_config(tmp_path / "wp", wpdb.name)
     data, _, _ = structure_json(root, agent_env)
-    assert data["post_types"][post_type] == {
-        "label": catalog.label_from_slug(post_type), "count": 4, "enabled": False, "fetch_limit": 100}
+    assert data["post_types"][post_type] == {"label": "Long", "count": 4, "enabled": False, "fetch_limit": 100}
     assert data["taxonomies"][taxonomy]["count"] == 2
 
 
@@ -228,6 +231,10 @@ def test_ten_thousand_taxonomies_are_listed_quickly_and_pushed(site, backend):
     site.db.execute(f"INSERT INTO wp_term_taxonomy (term_id, taxonomy, description, parent, count) VALUES {rows}")
     site.db.execute("INSERT INTO wp_term_taxonomy (term_id, taxonomy, description, parent, count) VALUES"
                     " (2, 'tax_00042', '', 0, 0), (3, 'tax_00042', '', 0, 0)")
+    # ... registered by Custom Post Type UI, as a site with that many would be.
+    site.db.set_option("active_plugins", [CPTUI_PLUGIN])
+    site.db.set_option("cptui_taxonomies", {f"tax_{i:05d}": {"name": f"tax_{i:05d}", "label": f"Tax {i:05d}"}
+                                            for i in range(N_TAXONOMIES)})
 
     data, err, figures = structure_json(site.path, {})  # agent_env is in os.environ already
     listed = [slug for slug in data["taxonomies"] if slug.startswith("tax_")]
@@ -277,8 +284,10 @@ class BigCountSession:
 
 def test_counts_beyond_2_31_stay_exact_json_integers_end_to_end():
     facts = read_site(BigCountSession(), "wp_", multisite=False)  # type: ignore[arg-type]
-    structure = build_structure(facts, Settings())
-    payload = build_payload(structure, Settings(), "test")
+    settings = Settings()
+    settings._listing["post_types"] = Listing(include=("product_like", "empty_sum"))  # no plugin registers them
+    structure = build_structure(facts, settings)
+    payload = build_payload(structure, settings, "test")
     expected = {("post_types", "post"): BIG[0], ("post_types", "page"): BIG[1],
                 ("post_types", "product_like"): BIG[4], ("post_types", "empty_sum"): 0,
                 ("taxonomies", "category"): BIG[2], ("taxonomies", "post_tag"): BIG[3]}

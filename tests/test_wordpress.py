@@ -93,18 +93,14 @@ def test_term_hierarchy_counts_every_term_taxonomy_row(wpdb):
     assert structure_of(wpdb.name).taxonomies["category"].count == 4  # with Uncategorized
 
 
-def test_unknown_type_found_in_tables_is_listed_with_label_from_slug(wpdb):
+def test_a_type_no_active_source_registers_is_a_leftover_not_listed(wpdb):
     wpdb.add_posts("book_review", "publish", 3)
-    wpdb.add_posts("wpcf7_contact_form", "publish", 2)  # Contact Form 7: never public
+    wpdb.add_posts("wpcf7_contact_form", "publish", 2)  # Contact Form 7, not known to the agent
     wpdb.add_terms("review_genre", 2)
-    wpdb.add_terms("elementor_library_type", 1)
     result = structure_of(wpdb.name)
-    assert result.post_types["book_review"].label == "Book Review"
-    assert result.post_types["book_review"].count == 3
-    assert result.post_types["book_review"].source == "database"
-    assert "wpcf7_contact_form" not in result.post_types
-    assert result.taxonomies["review_genre"].count == 2
-    assert "elementor_library_type" not in result.taxonomies
+    assert "book_review" not in result.post_types and "review_genre" not in result.taxonomies
+    assert result.leftovers["post_types"] == {"book_review": 3, "wpcf7_contact_form": 2}
+    assert result.leftovers["taxonomies"] == {"review_genre": 2}
 
 
 def test_operator_include_and_exclude_win(wpdb):
