@@ -453,9 +453,9 @@ def _local_status(site, state, keystore, override) -> dict:
         installed = None
     if not state.connected:
         connection = "Not connected"
-    elif state.last_error and (not state.last_success or state.last_error.get("at", "") >= state.last_success):
+    elif state.last_outcome() == "error":
         connection = "Connected — last sync failed"
-    elif state.last_success:
+    elif state.last_outcome() == "success":
         connection = "Connected & Ready"
     else:
         connection = "Connected"

@@ -1,8 +1,9 @@
 """Private files written so that a crash never leaves half of one.
 
 Everything the agent writes is owner-only (files 0600, directories 0700),
-replaced atomically: a temp file in the same directory, fsync, rename, fsync
-of the directory.
+replaced atomically: a temp file in the same directory (created with
+``O_EXCL | O_NOFOLLOW``), fsync, rename, fsync of the directory. The
+agent's own directories and the file replaced must pass ``trust``'s rule.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from igny8_agent import trust
 from igny8_agent.errors import ConfigError
 
 FILE_MODE = 0o600
@@ -17,9 +19,13 @@ DIR_MODE = 0o700
 TEMP_SUFFIX = ".tmp"
 
 
-def ensure_private_dir(path: Path) -> None:
+def ensure_private_dir(path: Path, own: bool = True, what: str = "the agent's directory") -> None:
     """Create ``path`` 0700, and every missing parent 0700 too (``mkdir(parents=True)``
-    would make those with the umask's mode, 0755); existing ones are left alone."""
+    would make those with the umask's mode, 0755); existing ones are left alone.
+
+    ``own``: ``path`` is one of the agent's own directories (state, config,
+    cache), so it must pass ``trust.check_dir`` -- not a directory the
+    operator named with ``--config``."""
     try:
         missing = []
         current = path
@@ -33,14 +39,18 @@ def ensure_private_dir(path: Path) -> None:
                 if not directory.is_dir():
                     raise
     except OSError as exc:
-        raise ConfigError(f"cannot create directory {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot create directory {path}: {exc.strerror or exc}") from None
+    if own:
+        trust.check_dir(path, what)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: readers see the old file or the new one."""
+def write_atomic(path: Path, data: bytes, own_dir: bool = True, what: str = "the file") -> None:
+    """Replace ``path`` with ``data``: readers see the old file or the new one.
+    ``own_dir``: as ``ensure_private_dir``'s ``own``, for ``path``'s directory."""
     import tempfile
 
-    ensure_private_dir(path.parent)
+    ensure_private_dir(path.parent, own=own_dir, what=f"the directory of {what}")
+    trust.check_existing(path, what)  # never replace a link or another user's file
     fd = -1
     tmp = ""
     try:
@@ -56,7 +66,7 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp = ""
         _fsync_dir(path.parent)
     except OSError as exc:
-        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
     finally:
         if fd >= 0:
             os.close(fd)

@@ -39,7 +39,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple
 
-from igny8_agent import paths
+from igny8_agent import paths, trust
 from igny8_agent.errors import ConfigError
 from igny8_agent.files import DIR_MODE, FILE_MODE, ensure_private_dir, remove_stale_temp_files, write_atomic
 
@@ -48,6 +48,8 @@ CREDENTIAL_NAME = "igny8-api-key"
 KEYRING_CHOICE_ENV = "IGNY8_KEYRING"
 FILE_HINT = "set IGNY8_KEYRING=file to use the agent's own key file"
 LOCK_SUFFIX = ".lock"
+KEY_FILE = "the key file"
+MAX_KEY_FILE_BYTES = 4 * 1024 * 1024
 
 _Entries = Dict[str, Dict[str, str]]
 
@@ -101,7 +103,8 @@ class _KeyFile:
     """JSON ``{service: {entry: key}}`` in one owner-only file.
 
     Not encrypted: the file mode is the protection (0600 in a 0700 directory
-    owned by the agent's user), as with ``~/.pgpass``. Replaced atomically,
+    owned by the agent's user), as with ``~/.pgpass``; the file, its lock and
+    its directory must pass ``trust``'s rule on every read. Replaced atomically,
     so a killed process leaves the old file or the new one, never an empty
     or half-written one; writers take an ``flock`` on a sidecar lock file
     around read-modify-write, so concurrent writers never lose an entry.
@@ -144,16 +147,14 @@ class _KeyFile:
             changed = change(entries)
             if changed:
                 text = json.dumps(entries, indent=2, sort_keys=True) + "\n"
-                write_atomic(self.path, text.encode("utf-8"))
+                write_atomic(self.path, text.encode("utf-8"), what=KEY_FILE)
             return changed
 
     def _load(self) -> _Entries:
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
+        trust.check_dir(self.path.parent, "the key file's directory")
+        raw = trust.read_file(self.path, KEY_FILE, MAX_KEY_FILE_BYTES)
+        if raw is None:
             return {}
-        except OSError as exc:
-            raise ConfigError(f"cannot read {self.path}: {exc.strerror or type(exc).__name__}") from None
         entries = _parse_entries(raw)
         # Raised outside any ``except`` so no chained exception carries the content.
         if entries is None:
@@ -166,28 +167,24 @@ class _KeyFile:
     @contextmanager
     def _locked(self) -> Iterator[None]:
         self._prepare_dir()
+        fd = trust.open_file(self.lock_path, os.O_RDWR | os.O_CREAT, "the key file's lock", FILE_MODE)
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
-        except OSError as exc:
-            raise ConfigError(f"cannot open {self.lock_path}: {exc.strerror or type(exc).__name__}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except OSError as exc:
+                raise ConfigError(f"cannot lock {self.lock_path}: {exc.strerror or type(exc).__name__}") from None
             yield
         finally:
             os.close(fd)  # releases the lock
 
     def _prepare_dir(self) -> None:
-        """Create the directory 0700, and refuse one another user controls."""
+        """Create the directory 0700 (``ensure_private_dir`` refuses one another
+        user controls) and take read access away from others."""
         directory = self.path.parent
-        ensure_private_dir(directory)
+        ensure_private_dir(directory, what="the key file's directory")
         try:
-            info = directory.stat()
-            if info.st_uid != os.geteuid():
-                raise ConfigError(
-                    f"{directory} belongs to another user; the key file must live in a directory "
-                    "owned by the user the agent runs as"
-                )
-            if info.st_mode & 0o077:
+            info = os.lstat(directory)
+            if info.st_uid == os.geteuid() and info.st_mode & 0o077:
                 os.chmod(directory, DIR_MODE)
         except OSError as exc:
             raise ConfigError(f"cannot secure directory {directory}: {exc.strerror or type(exc).__name__}") from None
@@ -280,7 +277,7 @@ def _keyring_config_file(environ: Mapping[str, str]) -> Path:
     Mirrors ``keyring.util.platform_.config_root()`` on Linux and macOS (the
     XDG convention); a test pins the agreement.
     """
-    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    base = environ.get("XDG_CONFIG_HOME") or str(paths.home(environ) or "~") + "/.config"
     return Path(base) / "python_keyring" / "keyringrc.cfg"
 
 

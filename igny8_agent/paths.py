@@ -5,6 +5,11 @@ the XDG config and state directories. ``IGNY8_CONFIG_DIR`` /
 ``IGNY8_STATE_DIR`` override both, and ``--config FILE`` names a site's
 config directly. Every site on a host gets its own files, named after the
 config file's stem (its "site name").
+
+A user without a home directory (no ``HOME``, no passwd entry) gets a
+``HomelessPath``: it prints as the documented place, but using it on disk is
+a ConfigError saying what to set. So ``structure``, which needs no file of
+the agent's, still works, and every command that needs one stops with one line.
 """
 
 from __future__ import annotations
@@ -14,7 +19,51 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import Mapping, Optional, Tuple
+
+from igny8_agent.errors import ConfigError
+
+
+class NoHomeError(ConfigError, OSError):
+    """A HomelessPath was used on disk. Also an OSError, so code that treats
+    an unreadable optional file as absent goes on without it."""
+
+
+class HomelessPath(type(Path())):  # type: ignore[misc]
+    """A default location under a home directory this user does not have.
+
+    Paths made from it (``/``, ``parent``) are HomelessPaths too, and any use
+    on disk (``open``, ``stat``, ``os.*``) raises NoHomeError."""
+
+    def __fspath__(self) -> str:
+        raise NoHomeError(
+            f"no home directory for uid {os.geteuid()} (HOME is not set and there is no passwd entry): "
+            "set IGNY8_CONFIG_DIR and IGNY8_STATE_DIR (or XDG_CONFIG_HOME and XDG_STATE_HOME)"
+        )
+
+
+def home(environ: Mapping[str, str] = os.environ) -> Optional[Path]:
+    """``$HOME``, else the passwd entry's home; None when there is neither."""
+    value = environ.get("HOME", "")
+    if not os.path.isabs(value):
+        try:
+            import pwd
+
+            value = pwd.getpwuid(os.geteuid()).pw_dir
+        except (ImportError, KeyError):
+            return None
+    return Path(value) if os.path.isabs(value) else None
+
+
+def _user_dir(environ: Mapping[str, str], xdg: str, default: str) -> Path:
+    """``$XDG_...`` (an absolute path, as the XDG spec says) or ``~/default``, plus ``igny8-agent``."""
+    base = environ.get(xdg, "")
+    if os.path.isabs(base):
+        return Path(base) / "igny8-agent"
+    user_home = home(environ)
+    if user_home is None:
+        return HomelessPath("~", default, "igny8-agent")
+    return user_home / default / "igny8-agent"
 
 
 def config_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -22,8 +71,7 @@ def config_dir(environ: Mapping[str, str] = os.environ) -> Path:
         return Path(environ["IGNY8_CONFIG_DIR"])
     if os.geteuid() == 0:
         return Path("/etc/igny8-agent")
-    base = environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "igny8-agent"
+    return _user_dir(environ, "XDG_CONFIG_HOME", ".config")
 
 
 def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -31,8 +79,17 @@ def state_dir(environ: Mapping[str, str] = os.environ) -> Path:
         return Path(environ["IGNY8_STATE_DIR"])
     if os.geteuid() == 0:
         return Path("/var/lib/igny8-agent")
-    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "igny8-agent"
+    return _user_dir(environ, "XDG_STATE_HOME", ".local/state")
+
+
+def own_config_dirs(config: Path, environ: Mapping[str, str] = os.environ) -> Tuple[Path, ...]:
+    """The agent's own directories above ``config`` -- the config directory and
+    its ``sites/`` -- when the file is in them; none for a file ``--config``
+    names elsewhere (its directory is the operator's)."""
+    base = config_dir(environ)
+    if isinstance(config, HomelessPath) or config.parent == base / "sites":
+        return (base, base / "sites")
+    return ()
 
 
 def site_name(wordpress_root: Path, url: Optional[str] = None) -> str:

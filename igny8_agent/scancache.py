@@ -18,6 +18,8 @@ import stat
 from pathlib import Path
 from typing import List, Optional, Tuple
 
+from igny8_agent import trust
+from igny8_agent.errors import Igny8Error
 from igny8_agent.phpscan import UNKNOWN, CodeScan, Registration
 
 VERSION = "1"
@@ -40,15 +42,14 @@ def fingerprint(groups: List[Tuple[str, List[Path]]], theme_mods: dict) -> str:
 
 def load(cache_dir: Path, key: str) -> Optional[CodeScan]:
     path = cache_dir / "code-scan.json"
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, flags)
-    except OSError:
+        trust.check_dir(cache_dir)
+        fd = os.open(path, os.O_RDONLY | trust.NOFOLLOW | trust.NONBLOCK | trust.CLOEXEC)
+    except (OSError, Igny8Error):  # Igny8Error: an untrusted directory, or no home directory
         return None
     try:
         info = os.fstat(fd)
-        if (not stat.S_ISREG(info.st_mode) or info.st_uid != os.geteuid() or info.st_mode & 0o022
-                or info.st_size > 4 * 1024 * 1024):
+        if not stat.S_ISREG(info.st_mode) or not trust.trusted(info) or info.st_size > 4 * 1024 * 1024:
             return None
         data = json.loads(os.read(fd, info.st_size + 1))
         if not isinstance(data, dict) or data.get("key") != key:
@@ -61,7 +62,6 @@ def load(cache_dir: Path, key: str) -> Optional[CodeScan]:
 
 
 def store(cache_dir: Path, key: str, scan: CodeScan) -> None:
-    from igny8_agent.errors import Igny8Error
     from igny8_agent.files import write_atomic
 
     body = json.dumps({"key": key, "scan": _encode(scan)}, default=_default).encode()

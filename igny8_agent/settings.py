@@ -3,17 +3,29 @@
 Reading uses the standard library's ``tomllib`` (``tomli`` before Python
 3.11); editing uses ``tomlkit`` so the operator's comments and layout survive
 ``igny8-agent config``. The file is created 0600 and replaced atomically.
+It says where the API key goes, so it (and the agent's config directories)
+must pass ``trust``'s rule before it is read; numbers must be finite and in
+range.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from igny8_agent import paths, trust
 from igny8_agent.errors import ConfigError
 from igny8_agent.files import remove_stale_temp_files, write_atomic
+
+CONFIG_FILE = "the config file"
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_ID = 2 ** 63 - 1
+MAX_TIMEOUT = 3600.0  # seconds, one request
+MAX_RETRY_BUDGET = 86400.0  # seconds, one run: the next daily run comes anyway
+MAX_FETCH_LIMIT = 2 ** 31 - 1
 
 DEFAULT_API_URL = "https://api.igny8.com/api/v1"
 DEFAULT_FETCH_LIMIT = 100
@@ -21,6 +33,7 @@ DEFAULT_ENABLED = {"post_types": ("post", "page"), "taxonomies": ("category", "p
 # Table name in the file for one type's settings: [post_type.product], [taxonomy.product_cat].
 TYPE_TABLE = {"post_types": "post_type", "taxonomies": "taxonomy"}
 DB_KEYS = ("name", "user", "password", "host", "charset", "table_prefix")
+DB_CONNECTION_KEYS = ("ssl_ca", "ssl_verify", "timeout", "connect_timeout")  # checked by dboptions.py
 
 TEMPLATE = """\
 # igny8-agent: configuration of one WordPress site.
@@ -65,6 +78,10 @@ exclude_taxonomies = []
 # user = "wp"
 # password = ""
 # table_prefix = "wp_"
+# ssl_ca = "/etc/mysql/ca.pem"   # verify the database's TLS certificate against this CA
+# ssl_verify = true             # false only for a server whose certificate cannot be verified
+# timeout = 30                  # seconds for all of a run's database work
+# connect_timeout = 5           # seconds for each step of connecting
 """
 
 
@@ -93,6 +110,7 @@ class Settings:
     plugin_connection_enabled: bool = True
     two_way_sync_enabled: bool = True
     database: Dict[str, str] = field(default_factory=dict)
+    database_connection: Dict[str, Any] = field(default_factory=dict)  # ssl_ca, ssl_verify, timeouts (dboptions.py)
     _listing: Dict[str, Listing] = field(default_factory=dict)
     _types: Dict[str, Dict[str, Dict[str, Any]]] = field(default_factory=dict)
 
@@ -120,19 +138,28 @@ def _toml():
 
 
 def load_settings(path: Path) -> Settings:
-    """Read ``path``; a missing file means all defaults."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    """Read ``path``; a missing file means all defaults (so does a default
+    location that needs a home directory this user does not have)."""
+    if isinstance(path, paths.HomelessPath):
         return Settings(path=path)
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    raw = _read(path)
+    if raw is None:
+        return Settings(path=path)
     tomllib = _toml()
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{path} is not valid TOML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
     return _from_dict(data, path)
+
+
+def _read(path: Path) -> Optional[bytes]:
+    """The file's bytes or None; it and the agent's own directories above it must pass ``trust``."""
+    for directory in paths.own_config_dirs(path):
+        trust.check_dir(directory, "the config directory")
+    return trust.read_file(path, CONFIG_FILE, MAX_CONFIG_BYTES)
 
 
 def _from_dict(data: Dict[str, Any], path: Path) -> Settings:
@@ -143,11 +170,13 @@ def _from_dict(data: Dict[str, Any], path: Path) -> Settings:
     s.api_url = v.text("backend", "api_url") or DEFAULT_API_URL
     s.site_id = v.integer("backend", "site_id", minimum=1)
     s.ca_bundle = v.text("backend", "ca_bundle")
-    s.timeout = v.number("backend", "timeout", s.timeout, minimum=0.1)
-    s.retry_budget = v.number("backend", "retry_budget", s.retry_budget, minimum=0)
+    s.timeout = v.number("backend", "timeout", s.timeout, minimum=0.1, maximum=MAX_TIMEOUT)
+    s.retry_budget = v.number("backend", "retry_budget", s.retry_budget, minimum=0, maximum=MAX_RETRY_BUDGET)
     s.plugin_connection_enabled = v.boolean("sync", "plugin_connection_enabled", True)
     s.two_way_sync_enabled = v.boolean("sync", "two_way_sync_enabled", True)
     s.database = {k: v.text("database", k) for k in DB_KEYS if v.text("database", k)}
+    section = v.section("database")
+    s.database_connection = {k: section[k] for k in DB_CONNECTION_KEYS if k in section}
     for kind, table in TYPE_TABLE.items():
         singular = "post_types" if kind == "post_types" else "taxonomies"
         s._listing[kind] = Listing(
@@ -164,7 +193,8 @@ def _from_dict(data: Dict[str, Any], path: Path) -> Settings:
             if "enabled" in entry:
                 own["enabled"] = v.boolean(table, "enabled", True, entry=entry, where=where)
             if "fetch_limit" in entry:
-                own["fetch_limit"] = v.integer(table, "fetch_limit", minimum=1, entry=entry, where=where)
+                own["fetch_limit"] = v.integer(table, "fetch_limit", minimum=1, entry=entry, where=where,
+                                               maximum=MAX_FETCH_LIMIT)
             parsed[slug] = own
         s._types[kind] = parsed
     return s
@@ -204,20 +234,21 @@ class _Validator:
             raise self._bad(where or section, key, "true or false")
         return value
 
-    def integer(self, section, key, minimum, entry=None, where=None) -> Optional[int]:
+    def integer(self, section, key, minimum, entry=None, where=None, maximum=MAX_ID) -> Optional[int]:
         value = self._get(section, key, entry)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            raise self._bad(where or section, key, f"a whole number of at least {minimum}")
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+            raise self._bad(where or section, key, f"a whole number from {minimum} to {maximum}")
         return value
 
-    def number(self, section, key, default, minimum) -> float:
+    def number(self, section, key, default, minimum, maximum) -> float:
         value = self._get(section, key, None)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
-            raise self._bad(section, key, f"a number of at least {minimum}")
+        if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                or not minimum <= value <= maximum):
+            raise self._bad(section, key, f"a number from {minimum:g} to {maximum:g}")
         return float(value)
 
     def slugs(self, section: str, key: str) -> Tuple[str, ...]:
@@ -239,13 +270,15 @@ def edit_settings(path: Path, changes: List[Tuple[Tuple[str, ...], Any]]) -> Set
     """
     import tomlkit
 
+    raw = _read(path)
     try:
-        text = path.read_text("utf-8") if path.exists() else TEMPLATE
-        doc = tomlkit.parse(text)
-    except (OSError, UnicodeDecodeError) as exc:
+        doc = tomlkit.parse(TEMPLATE if raw is None else raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"cannot read {path}: {exc}") from None
     except tomlkit.exceptions.ParseError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not valid TOML: nested too deeply") from None
     for keys, value in changes:
         table = doc
         for name in keys[:-1]:
@@ -259,5 +292,5 @@ def edit_settings(path: Path, changes: List[Tuple[Tuple[str, ...], Any]]) -> Set
     new_text = tomlkit.dumps(doc)
     settings = _from_dict(_toml().loads(new_text), path)
     remove_stale_temp_files(path.parent, path.name)  # what a killed edit left
-    write_atomic(path, new_text.encode("utf-8"))
+    write_atomic(path, new_text.encode("utf-8"), own_dir=bool(paths.own_config_dirs(path)), what=CONFIG_FILE)
     return settings

@@ -212,3 +212,26 @@ def test_status_text_shows_the_frontend_table(site, backend):
     line = next(l for l in result.stdout.splitlines() if l.strip().startswith("Posts"))
     assert line.split() == ["Posts", "5", "total", "·", "2", "synced", "[Enabled]", "Limit:", "100"]
     assert "Last structure fetch" in result.stdout and "just now" in result.stdout
+
+
+def test_status_says_failed_after_a_success_recorded_with_the_clock_in_2099(site, backend):
+    assert site.connect().returncode == 0
+    path = next(site.state_dir.glob("*.state.json"))
+    data = json.loads(path.read_text())
+    data["last_success"] = data["last_attempt"] = "2099-01-01T00:00:00Z"
+    path.write_text(json.dumps(data))
+    backend.inject("status", count=None, path_contains="update-structure", status=400)
+    assert site.run("sync").returncode == 5
+    result = site.run("status", "--json", "--local")
+    assert json.loads(result.stdout)["local"]["connection"] == "Connected — last sync failed"
+
+
+def test_status_says_ready_after_a_success_following_a_failure_recorded_with_the_clock_in_2099(site, backend):
+    assert site.connect().returncode == 0
+    path = next(site.state_dir.glob("*.state.json"))
+    data = json.loads(path.read_text())
+    data["last_error"] = {"at": "2099-01-01T00:00:00Z", "message": "old", "status": 500, "temporary": True}
+    path.write_text(json.dumps(data))
+    assert site.run("sync").returncode == 0
+    result = site.run("status", "--json", "--local")
+    assert json.loads(result.stdout)["local"]["connection"] == "Connected & Ready"
