@@ -1,10 +1,14 @@
 """A read-only session on the WordPress database.
 
 One connection per run, one read-only consistent-snapshot transaction for all
-of its queries, connect/read timeouts, and a statement time limit so that a
-slow query cannot hurt a production database (MariaDB and MySQL spell it
-differently). pymysql errors become :class:`DatabaseError` with a one-line
-message an operator can act on.
+of its queries, and a statement time limit so that a slow query cannot hurt a
+production database (MariaDB and MySQL spell it differently). Waiting for the
+server is bounded twice: connecting (TCP, greeting, login) by the connect
+timeout, and the whole session, connect included, by one time budget.
+TLS is verified and the password never goes out in clear text over an
+unverified link (:mod:`igny8_agent.dbtls`). pymysql errors become
+:class:`DatabaseError` with a one-line message an operator can act on
+(:mod:`igny8_agent.dberrors`).
 """
 
 from __future__ import annotations
@@ -12,11 +16,16 @@ from __future__ import annotations
 import importlib
 import re
 import sys
+import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
 
+from igny8_agent.dberrors import AccessDenied, NoSuchTable, clear_text_refused, explain, out_of_time
+from igny8_agent.dbtls import ClearTextRefused, refusing_plugins, tls_context
 from igny8_agent.errors import ConfigError, DatabaseError
+
+__all__ = ["AccessDenied", "DbSettings", "NoSuchTable", "ReadOnlySession", "connection_charset", "quote_identifier"]
 
 
 def _import_pymysql() -> Any:
@@ -63,15 +72,7 @@ _CONVERSIONS = dict(pymysql.converters.conversions)
 _CONVERSIONS[pymysql.constants.FIELD_TYPE.DECIMAL] = _decimal
 _CONVERSIONS[pymysql.constants.FIELD_TYPE.NEWDECIMAL] = _decimal
 
-# MySQL/MariaDB error numbers we explain in words.
-_ACCESS_DENIED = (1044, 1045, 1698)
-_UNKNOWN_DATABASE = 1049
-_NO_SUCH_TABLE = 1146
-_CANNOT_CONNECT = (2002, 2003, 2005, 2006)
-_LOST_CONNECTION = 2013
-_STATEMENT_TIMEOUT = (1969, 3024)  # MariaDB max_statement_time, MySQL max_execution_time
-_LOCK_WAIT_TIMEOUT = (1205,)
-_UNKNOWN_VARIABLE = 1193
+_UNKNOWN_VARIABLE = 1193  # max_execution_time on MySQL older than 5.7.8
 
 
 def quote_identifier(name: str) -> str:
@@ -97,12 +98,14 @@ class DbSettings:
     port: int = 3306
     socket: Optional[str] = None
     charset: str = "utf8mb4"
-    connect_timeout: float = 5.0
-    read_timeout: float = 30.0
+    connect_timeout: float = 5.0  # each wait while connecting: TCP, greeting, login
+    read_timeout: float = 30.0  # the budget: all waiting on the server in one session, connect included
     statement_timeout: float = 10.0
     # TLS only when wp-config asks for it (MYSQL_CLIENT_FLAGS with
-    # MYSQLI_CLIENT_SSL), as WordPress does; it also keeps start-up fast.
+    # MYSQLI_CLIENT_SSL) or a CA is given; it also keeps start-up fast.
     tls: bool = False
+    tls_ca: Optional[str] = None  # CA file or directory; None: the system's CAs
+    tls_verify: bool = True  # False only by the operator's explicit opt-out
 
     def where(self) -> str:
         """Human description of the server, for messages."""
@@ -134,6 +137,8 @@ class ReadOnlySession:
         self.settings = settings
         self._conn: Any = None
         self.server_version = ""
+        self._deadline = 0.0
+        self._connecting = False
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -141,7 +146,9 @@ class ReadOnlySession:
         if self._conn is not None:  # opened already (see Site.read_facts)
             return self
         s = self.settings
+        self._deadline = time.monotonic() + s.read_timeout
         try:
+            self._connecting = True
             try:
                 self._conn = self._connect()
             except RuntimeError as exc:  # pymysql: "'cryptography' package is required ..."
@@ -151,20 +158,25 @@ class ReadOnlySession:
                         " the Python package cryptography (pip install cryptography)"
                     ) from None
                 self._conn = self._connect()
+            self._connecting = False
             self.server_version = self._conn.get_server_info() or ""
             self._begin()
-        except pymysql.MySQLError as exc:
+        except BaseException as exc:
             self._close()
-            raise self._explain(exc) from None
-        except (OSError, ValueError) as exc:  # bad socket path, bad arguments
-            self._close()
-            raise DatabaseError(
-                f"cannot connect to the WordPress database at {s.where()}: {exc}"
-            ) from None
+            if isinstance(exc, pymysql.MySQLError):
+                raise self._explain(exc) from None
+            if isinstance(exc, ClearTextRefused):
+                raise clear_text_refused(s, exc.plugin) from None
+            if isinstance(exc, (OSError, ValueError)):  # bad socket path, bad arguments
+                raise DatabaseError(f"cannot connect to the WordPress database at {s.where()}: {exc}") from None
+            raise
         return self
 
     def _connect(self) -> Any:
         s = self.settings
+        # Connecting waits at most the connect timeout at each step (a server
+        # that accepts and never greets included), and never past the budget.
+        wait = max(0.001, min(s.connect_timeout, self._deadline - time.monotonic()))
         return pymysql.connect(
                 host=s.host if not s.socket else None,
                 port=s.port,
@@ -173,9 +185,9 @@ class ReadOnlySession:
                 password=s.password,
                 database=s.name,
                 charset=s.charset,
-                connect_timeout=s.connect_timeout,
-                read_timeout=s.read_timeout,
-                write_timeout=s.read_timeout,
+                connect_timeout=wait,
+                read_timeout=wait,
+                write_timeout=wait,
                 autocommit=False,
                 # Text comes back as the bytes WordPress stored, decoded by the
                 # caller: on a latin1 connection (old sites keep UTF-8 bytes in
@@ -183,8 +195,9 @@ class ReadOnlySession:
                 # bytes such as 0x81 or 0x8D, which UTF-8 text is full of.
                 use_unicode=False,
                 conv=_CONVERSIONS,
-                ssl={"verify_mode": False} if s.tls else None,
+                ssl=tls_context(s.tls_ca, s.tls_verify) if s.tls else None,
                 ssl_disabled=not s.tls,
+                auth_plugin_map=refusing_plugins(s.tls and s.tls_verify),
             )
 
     def __exit__(self, *exc_info: object) -> None:
@@ -207,8 +220,17 @@ class ReadOnlySession:
     def is_mariadb(self) -> bool:
         return "mariadb" in self.server_version.lower()
 
+    def _arm(self) -> None:
+        """Give the next exchange with the server what is left of the budget."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise out_of_time(self.settings, self._connecting)
+        # pymysql applies these to the socket before its next read / write.
+        self._conn._read_timeout = self._conn._write_timeout = left
+
     def _begin(self) -> None:
         timeout = max(1, int(self.settings.statement_timeout))
+        self._arm()
         with self._conn.cursor() as cur:
             if self.is_mariadb:
                 cur.execute(f"SET SESSION max_statement_time = {timeout}")
@@ -228,6 +250,7 @@ class ReadOnlySession:
 
     def query(self, sql: str, args: Sequence[Any] = ()) -> List[Tuple[Any, ...]]:
         """Run one SELECT and return all rows (queries here return few rows)."""
+        self._arm()
         try:
             with self._conn.cursor() as cur:
                 cur.execute(sql, tuple(args) or None)
@@ -237,6 +260,7 @@ class ReadOnlySession:
 
     def rows(self, sql: str, args: Sequence[Any] = ()) -> Iterator[Tuple[Any, ...]]:
         """Iterate rows without holding them all (unbuffered)."""
+        self._arm()
         try:
             with self._conn.cursor(pymysql.cursors.SSCursor) as cur:
                 cur.execute(sql, tuple(args) or None)
@@ -245,48 +269,37 @@ class ReadOnlySession:
             raise self._explain(exc) from None
 
     def existing_tables(self, names: Sequence[str]) -> set:
-        """Which of ``names`` exist in the database (one query)."""
-        if not names:
-            return set()
-        marks = ", ".join(["%s"] * len(names))
-        found = self.query(
-            "SELECT TABLE_NAME FROM information_schema.TABLES"
-            f" WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ({marks})",
-            list(names),
-        )
-        return {_text(r[0]) for r in found}
+        """Which of ``names`` exist in the database.
+
+        Each table is asked directly: information_schema hides a table the
+        user has no privilege on, which would look like a missing table. A
+        table the user may not read raises :class:`AccessDenied` (to such a
+        user, the server answers the same for a table that is not there).
+        """
+        found = set()
+        for name in names:
+            try:
+                self.query(f"SELECT 1 FROM {quote_identifier(name)} LIMIT 0")
+            except NoSuchTable:
+                continue
+            found.add(name)
+        return found
 
     # -- errors ------------------------------------------------------------
 
     def _explain(self, exc: Exception) -> DatabaseError:
-        s = self.settings
-        code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else None
-        detail = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-        if code in _ACCESS_DENIED:
-            return DatabaseError(
-                f"access denied for database user {s.user!r} at {s.where()}"
-                " (check DB_USER / DB_PASSWORD in wp-config.php)"
-            )
-        if code == _UNKNOWN_DATABASE:
-            return DatabaseError(f"database {s.name!r} does not exist on {s.where()} (check DB_NAME)")
-        if code in _CANNOT_CONNECT:
-            return DatabaseError(
-                f"cannot connect to the WordPress database at {s.where()}"
-                " (is MySQL/MariaDB running? check DB_HOST)"
-            )
-        if code == _LOST_CONNECTION:
-            return DatabaseError(
-                f"lost connection to the WordPress database at {s.where()}"
-                f" (timed out after {s.read_timeout:g} s or the server went away)"
-            )
-        if code in _STATEMENT_TIMEOUT or code in _LOCK_WAIT_TIMEOUT:
-            return DatabaseError(
-                f"a query on the WordPress database took longer than {s.statement_timeout:g} s"
-                " and was stopped (table locked or server overloaded); nothing was changed"
-            )
-        if code == _NO_SUCH_TABLE:
-            return DatabaseError(f"{detail} — not a WordPress database, or the table prefix is wrong")
-        return DatabaseError(f"WordPress database error: {detail}")
+        return explain(exc, self.settings, self._connecting, self._account)
+
+    def _account(self) -> str:
+        """The account the server matched (``CURRENT_USER()``), quoted as GRANT wants it."""
+        user, host = self.settings.user, "%"
+        try:
+            with self._conn.cursor() as cur:
+                cur.execute("SELECT CURRENT_USER()")
+                user, _, host = _text(cur.fetchone()[0]).rpartition("@")
+        except Exception:  # only for the message: fall back to the configured user
+            pass
+        return "'{}'@'{}'".format(user.replace("'", "''"), host.replace("'", "''"))
 
 
 def _text(value: Any) -> str:

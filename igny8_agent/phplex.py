@@ -3,8 +3,9 @@ registration calls without running anything.
 
 Inline HTML outside ``<?php ... ?>`` is skipped, comments are dropped,
 single- and double-quoted strings are decoded (an interpolating string has
-the value None), heredocs are skipped whole. ``?>`` becomes ``;``. Helpers
-here split call arguments and test operators on the token list.
+the value None), heredocs are skipped whole. ``?>`` becomes ``;``. Lexing
+stops after ``__halt_compiler();``. Helpers here split call arguments and
+test operators on the token list.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Tok(NamedTuple):
     end: int
 
 
+_new_tok = tuple.__new__  # Tok(...) without NamedTuple's argument handling: the lexer's hot path
 _WS = re.compile(r"[ \t\r\n\f\v]+")
 # PHP names: ASCII letters, digits, underscore and any non-ASCII character.
 # Written as "not an ASCII non-name character" — a negated class compiles
@@ -58,6 +60,8 @@ _OPS = (
     "==", "!=", "<>", "<=", ">=", "&&", "||", "??", "::", "->", "=>",
     ".=", "+=", "-=", "*=", "/=", "%=", "&=", "|=", "^=", "++", "--", "<<", ">>", "**",
 )
+# The same, by first character (in the same order: longest first).
+_OPS_BY_FIRST = {c: tuple(op for op in _OPS if op[0] == c) for c in {op[0] for op in _OPS}}
 
 
 _MAX_NUMBER_LEN = 400  # characters of a number literal; PHP's own never exceed ~25
@@ -74,6 +78,7 @@ class Lexer:
         self.text = text
         self.path = path
         self.tokens: List[Tok] = []
+        self.halted = False  # __halt_compiler seen
 
     def fail(self, what: str, pos: int) -> ParseError:
         line = line_of(self.text, pos)
@@ -93,6 +98,10 @@ class Lexer:
                     i += 2
                     break
                 i = self._token(i)
+                if self.halted and is_op(self.tokens[-1], ";"):
+                    return self.tokens
+            if self.halted:
+                return self.tokens  # __halt_compiler(); the rest of the file is data
         return self.tokens
 
     def _open_tag(self, i: int) -> int:
@@ -144,14 +153,15 @@ class Lexer:
                 return self._add("var", m.group(), i, m.end())
         m = _QUALIFIED.match(text, i)
         if m:
+            self.halted = self.halted or m.group().lower() == "__halt_compiler"
             return self._add("name", m.group(), i, m.end())
-        for op in _OPS:
+        for op in _OPS_BY_FIRST.get(c, ()):
             if text.startswith(op, i):
                 return self._add("op", op, i, i + len(op))
         return self._add("op", c, i, i + 1)
 
     def _add(self, kind: str, value: object, start: int, end: int) -> int:
-        self.tokens.append(Tok(kind, value, start, end))
+        self.tokens.append(_new_tok(Tok, (kind, value, start, end)))
         return end
 
     def _single_quoted(self, start: int) -> int:

@@ -6,7 +6,9 @@ overlap: for ``igny8-agent structure``, the site options are picked out of
 argv before the CLI is imported, the site is located, and the read starts in
 a background thread. The command uses that read only if its own, properly
 parsed options are the same; otherwise it reads the site itself. Anything
-unusual in argv simply means no head start.
+unusual in argv simply means no head start. A database that cannot be
+reached is reported once: the command gets the error instead of waiting
+for the same server a second time.
 """
 
 from __future__ import annotations
@@ -31,15 +33,17 @@ _started: Optional["_Read"] = None
 
 
 class _Read(threading.Thread):
-    def __init__(self, options: Any, site: Any, session: Any) -> None:
+    def __init__(self, options: Any, site: Any, session: Any, error: Optional[BaseException] = None) -> None:
         super().__init__(name="igny8-prefetch", daemon=True)
         self.options = options
         self.site = site
         self.session = session
         self.facts: Any = None
-        self.error: Optional[BaseException] = None
+        self.error = error  # set already when connecting failed
 
     def run(self) -> None:
+        if self.error is not None:
+            return
         try:
             self.facts = self.site.read_facts(self.session)
         except BaseException as exc:  # handed to the command, which raises it
@@ -53,16 +57,23 @@ def start(argv: List[str]) -> None:
     if options is None:
         return
     from igny8_agent.database import ReadOnlySession
+    from igny8_agent.errors import Igny8Error
     from igny8_agent.site import locate_site
 
     try:
         site = locate_site(options)
+    except Exception:  # the command does it again and reports the error
+        return
+    session = error = None
+    try:
         # Connect here, while this thread has the interpreter to itself: the
         # handshake's round trips would each wait for the GIL in the thread.
         session = ReadOnlySession(site.db).__enter__()
+    except Igny8Error as exc:  # the command's error: connecting again would wait again
+        error = exc
     except Exception:  # the command does it again and reports the error
         return
-    _started = _Read(options, site, session)
+    _started = _Read(options, site, session, error)
     _started.start()
 
 

@@ -8,11 +8,13 @@ config file, then ``wp-config.php`` (read statically, never executed).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Mapping, Optional
 
 from igny8_agent.database import DbSettings, ReadOnlySession, connection_charset
+from igny8_agent.dboptions import connection_options
 from igny8_agent.errors import ConfigError
 from igny8_agent.paths import SitePaths, site_name
 from igny8_agent.settings import Settings, load_settings
@@ -88,7 +90,7 @@ def locate_site(options: SiteOptions, environ: Mapping[str, str] = os.environ) -
     wpconfig: Optional[WPConfig] = None
     try:
         root, config_path = find_wordpress(Path(start or os.getcwd()))
-        wpconfig = read_wp_config(config_path, environ)
+        wpconfig = read_wp_config(config_path, environ, root=root)
     except ConfigError:
         if not _overrides_complete(options, environ, settings):
             raise
@@ -109,9 +111,10 @@ def locate_site(options: SiteOptions, environ: Mapping[str, str] = os.environ) -
             return None
         hint = _hint(key)
         if key == "table_prefix":
-            if wpconfig.table_prefix is None:
+            got = wpconfig.get("$table_prefix", hint, None)
+            if got is None:
                 raise ConfigError(f"$table_prefix is not set (statically) in {wpconfig.path}; {hint}")
-            return wpconfig.table_prefix
+            return str(got)
         default = "" if key in ("password", "charset") else _REQUIRED
         got = wpconfig.get(constant, hint, default)
         if got is _REQUIRED:
@@ -127,7 +130,11 @@ def locate_site(options: SiteOptions, environ: Mapping[str, str] = os.environ) -
         port=address.port,
         socket=address.socket,
         charset=connection_charset(value("charset")),
-        tls=wpconfig is not None and _wants_tls(wpconfig),
+        **connection_options(
+            environ, settings.path, settings.database_connection,
+            wpconfig.constants if wpconfig is not None else {},
+            wants_tls=wpconfig is not None and _wants_tls(wpconfig),
+        ),
     )
     if not db.name:
         raise ConfigError(f"no database name: set DB_NAME in wp-config.php; {_hint('name')}")
@@ -136,8 +143,8 @@ def locate_site(options: SiteOptions, environ: Mapping[str, str] = os.environ) -
     multisite: Optional[bool] = None
     main_blog, main_site = 1, 1
     if wpconfig is not None:
-        if "MULTISITE" in wpconfig.constants:
-            multisite = bool(wpconfig.constants["MULTISITE"])
+        if "MULTISITE" in wpconfig.constants or "MULTISITE" in wpconfig.undecided:
+            multisite = bool(wpconfig.get("MULTISITE", "set MULTISITE where it can be read statically"))
         main_blog = _int_constant(wpconfig, "BLOG_ID_CURRENT_SITE", 1)
         main_site = _int_constant(wpconfig, "SITE_ID_CURRENT_SITE", 1)
 
@@ -179,7 +186,8 @@ def _wants_tls(wpconfig: WPConfig) -> bool:
     flags = wpconfig.constants.get("MYSQL_CLIENT_FLAGS")
     if isinstance(flags, int):
         return bool(flags & 2048)
-    return "MYSQLI_CLIENT_SSL" in wpconfig.unresolved.get("MYSQL_CLIENT_FLAGS", "")
+    # Not MYSQLI_CLIENT_SSL_DONT_VERIFY_SERVER_CERT, another flag.
+    return re.search(r"\bMYSQLI_CLIENT_SSL\b", wpconfig.unresolved.get("MYSQL_CLIENT_FLAGS", "")) is not None
 
 
 def _int_constant(wpconfig: WPConfig, name: str, default: int) -> int:

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Set
 
 from igny8_agent import registrars
-from igny8_agent.database import ReadOnlySession, quote_identifier
-from igny8_agent.errors import ConfigError, DatabaseError
-from igny8_agent.registrars import Found, SiteContext, plugin_files, text as _text, unserialize
+from igny8_agent.database import AccessDenied, NoSuchTable, ReadOnlySession, quote_identifier
+from igny8_agent.errors import ConfigError
+from igny8_agent.registrars import (
+    POST_TYPES, TAXONOMIES, Found, SiteContext, plugin_files, text as _text, unserialize, valid_slug,
+)
 from igny8_agent.sitefiles import SiteFiles
 from igny8_agent.urls import site_key
 
@@ -78,7 +80,7 @@ def read_site(
         _read_counts(session, facts)
 
     if multisite is None:
-        multisite = bool(session.existing_tables([blogs_table]))
+        multisite = _has_blogs_table(session, blogs_table, facts)
     if multisite:
         facts.blog_id = _find_blog(session, blogs_table, url, main_blog_id)
     elif url:
@@ -109,6 +111,23 @@ def read_site(
 
 
 # -- where the site lives ------------------------------------------------------
+
+
+def _has_blogs_table(session: ReadOnlySession, blogs_table: str, facts: SiteFacts) -> bool:
+    """Multisite, when wp-config.php does not say: is ``{prefix}blogs`` there?
+
+    WordPress itself goes by ``MULTISITE`` alone, so a user who may not read
+    the table (to whom an absent table looks the same) reads a single site,
+    with a warning rather than an error.
+    """
+    try:
+        return bool(session.existing_tables([blogs_table]))
+    except AccessDenied:
+        facts.warnings.append(
+            f"cannot read {blogs_table} (no SELECT grant), so this is read as a single site;"
+            " on a multisite network define MULTISITE in wp-config.php"
+        )
+        return False
 
 
 def _find_blog(session: ReadOnlySession, blogs_table: str, url: Optional[str], main_blog_id: int) -> int:
@@ -181,23 +200,62 @@ def _read_network_plugins(session: ReadOnlySession, base_prefix: str, site_id: i
             " WHERE site_id = %s AND meta_key = 'active_sitewide_plugins'",
             (site_id,),
         )
-    except DatabaseError:
+    except NoSuchTable:
         return  # a network without sitemeta has no network-activated plugins
     for (value,) in rows:
         plugins = unserialize(value, "active_sitewide_plugins", facts.warnings)
         facts.active_plugins.update(plugin_files(plugins))
 
 
+# kind -> (table, column, what is counted): wp_count_posts()->publish,
+# wp_count_terms(hide_empty=false)
+_COUNTED = {
+    POST_TYPES: ("posts", "post_type", "SUM(post_status = 'publish')"),
+    TAXONOMIES: ("term_taxonomy", "taxonomy", "COUNT(*)"),
+}
+
+
 def _read_counts(session: ReadOnlySession, facts: SiteFacts) -> None:
-    posts = quote_identifier(facts.table_prefix + "posts")
-    term_taxonomy = quote_identifier(facts.table_prefix + "term_taxonomy")
-    # One pass over the (post_type, post_status, ...) index: every type found,
-    # and its published rows (wp_count_posts()->publish).
-    for post_type, published in session.query(
-        f"SELECT post_type, SUM(post_status = 'publish') FROM {posts} GROUP BY post_type"
-    ):
-        facts.post_type_counts[_text(post_type)] = int(published or 0)
-    for taxonomy, count in session.query(
-        f"SELECT taxonomy, COUNT(*) FROM {term_taxonomy} GROUP BY taxonomy"
-    ):
-        facts.taxonomy_counts[_text(taxonomy)] = int(count)
+    """Every type found in the rows and its count, in one pass over each
+    table's type index.
+
+    A value WordPress could never register (``register_post_type()`` /
+    ``register_taxonomy()`` take ``sanitize_key()``'s alphabet, 20 / 32
+    characters) is junk, not a type: skipped with a warning.
+    """
+    for kind, counts in ((POST_TYPES, facts.post_type_counts), (TAXONOMIES, facts.taxonomy_counts)):
+        name, column, counted = _COUNTED[kind]
+        table = quote_identifier(facts.table_prefix + name)
+        odd = []
+        for raw, count in session.query(f"SELECT {column}, {counted} FROM {table} GROUP BY {column}"):
+            slug = _text(raw)
+            if valid_slug(kind, slug):
+                counts[slug] = int(count or 0)
+            else:
+                odd.append(slug)
+        junk = [slug for slug in odd if not _counted_as(session, kind, table, slug, counts)]
+        if junk:
+            shown = ", ".join(repr(slug[:40]) for slug in junk[:5])
+            more = f" and {len(junk) - 5} more" if len(junk) > 5 else ""
+            facts.warnings.append(
+                f"ignored rows of {facts.table_prefix + name} whose {column} is not a valid name: {shown}{more}"
+            )
+
+
+def _counted_as(session: ReadOnlySession, kind: str, table: str, slug: str, counts: Dict[str, int]) -> bool:
+    """Whether an odd spelling names a real type's rows.
+
+    GROUP BY compares by the column's collation, as WordPress's own
+    ``WHERE post_type = 'post'`` does: where 'POST' equals 'post', a group
+    may be shown as 'POST'. Its rows are then counted as WordPress counts
+    them for the valid name (asked by that name, in the column's collation).
+    """
+    name = slug.strip().lower()
+    if not valid_slug(kind, name) or name in counts:
+        return False
+    _table, column, counted = _COUNTED[kind]
+    found, count = session.query(f"SELECT COUNT(*), {counted} FROM {table} WHERE {column} = %s", (name,))[0]
+    if not found:
+        return False
+    counts[name] = int(count or 0)
+    return True

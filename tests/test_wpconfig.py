@@ -3,6 +3,8 @@ WordPress discovery and DB_HOST parsing."""
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import run_agent, write_wp_config
 from igny8_agent.errors import ConfigError, ParseError
 from igny8_agent.wpconfig import (
     DbAddress,
@@ -204,7 +207,8 @@ def test_wordpress_6_sample_config_yields_all_settings():
     assert cfg.get("NONCE_SALT", HINT) == "put your unique phrase here"
     assert cfg.get("WP_DEBUG", HINT) is False
     assert cfg.table_prefix == "wp_"
-    assert cfg.unresolved == {"ABSPATH": "__DIR__ . '/'"}
+    # wp-load.php defines ABSPATH before it loads wp-config.php: the sample's own define is skipped
+    assert cfg.unresolved == {} and "ABSPATH" not in cfg.constants
 
 
 def test_docker_config_uses_defaults_when_environment_is_unset():
@@ -216,7 +220,7 @@ def test_docker_config_uses_defaults_when_environment_is_unset():
     assert cfg.constants["DB_COLLATE"] == ""
     assert cfg.constants["WP_DEBUG"] is False
     assert cfg.table_prefix == "wp_"
-    assert set(cfg.unresolved) == {"ABSPATH"}
+    assert cfg.unresolved == {}
 
 
 def test_docker_config_reads_values_from_environment_when_set():
@@ -282,6 +286,75 @@ def test_read_wp_config_missing_file_is_one_line_config_error(tmp_path):
 def test_read_wp_config_directory_is_config_error(tmp_path):
     with pytest.raises(ConfigError, match="directory"):
         read_wp_config(tmp_path)
+
+
+# --- size and file kind -------------------------------------------------------
+
+
+def test_wp_config_over_1_mib_is_refused_from_its_size_without_reading_it(tmp_path):
+    path = tmp_path / "wp-config.php"
+    with path.open("wb") as handle:
+        handle.truncate(1 << 30)  # sparse: 1 GiB that reading would have to go through
+    started = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        read_wp_config(path, environ={})
+    assert time.perf_counter() - started < 1.0
+    assert str(err.value) == f"{path} is larger than the 1 MiB limit for configuration files ({1 << 30} bytes)"
+
+
+def test_wp_config_of_just_under_1_mib_is_read(tmp_path):
+    path = tmp_path / "wp-config.php"
+    head = b"<?php define('DB_NAME', 'blog');\n"
+    path.write_bytes(head + b"#" * ((1 << 20) - len(head)))
+    assert read_wp_config(path, environ={}).constants == {"DB_NAME": "blog"}
+
+
+def _in_a_thread(call):
+    """The outcome of ``call`` within 5 s (a blocking open would hang the test run)."""
+    outcome = []
+
+    def run():
+        try:
+            outcome.append(call())
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            outcome.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(5)
+    assert outcome, "blocked"
+    return outcome[0]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_wp_config_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    path = tmp_path / "wp-config.php"
+    os.mkfifo(path)
+    result = _in_a_thread(lambda: read_wp_config(path, environ={}))
+    assert isinstance(result, ConfigError)
+    assert str(result) == f"cannot read {path}: it is not a regular file"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+def test_wp_config_that_is_a_device_is_refused(tmp_path):
+    link = tmp_path / "wp-config.php"
+    link.symlink_to("/dev/zero")
+    result = _in_a_thread(lambda: read_wp_config(link, environ={}))
+    assert isinstance(result, ConfigError) and "not a regular file" in str(result)
+
+
+def test_agent_refuses_an_oversized_wp_config_with_one_line_and_exit_3(tmp_path, agent_env, wpdb):
+    root = write_wp_config(tmp_path / "site", wpdb.name)
+    config = root / "wp-config.php"
+    with config.open("a") as handle:
+        for i in range(40_000):  # about 2 MiB of define() lines
+            handle.write(f"define( 'EXTRA_CONSTANT_{i:05d}', 'padding padding padding' );\n")
+    result = run_agent("structure", "--format", "json", "--path", str(root), env=agent_env, timeout=30)
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    message = result.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message
+    assert str(config) in message and "1 MiB" in message
+    assert result.stdout == ""
 
 
 # --- comments, tags, statements --------------------------------------------
@@ -445,8 +518,8 @@ def test_constant_name_given_by_double_quoted_string_or_constant():
     ("expression", "shown"),
     [
         ("$x . 'y'", "$x . 'y'"),
-        ("__DIR__ . '/'", "__DIR__ . '/'"),
-        ("dirname(__FILE__) . '/'", "dirname(__FILE__) . '/'"),
+        ("$_SERVER['DOCUMENT_ROOT'] . '/'", "$_SERVER['DOCUMENT_ROOT'] . '/'"),
+        ("realpath(__DIR__) . '/'", "realpath(__DIR__) . '/'"),
         ("1 + 2", "1 + 2"),
         ("$a ? 'b' : 'c'", "$a ? 'b' : 'c'"),
         ("UNDEFINED_CONST", "UNDEFINED_CONST"),
@@ -477,7 +550,7 @@ def test_unresolvable_password_expression_never_shows_literals():
 
 
 def test_constant_built_from_unresolved_constant_is_unresolved():
-    cfg = php("define('BASE', __DIR__); define('UP', BASE . '/uploads');")
+    cfg = php("define('BASE', $dir); define('UP', BASE . '/uploads');")
     assert set(cfg.unresolved) == {"BASE", "UP"}
 
 
@@ -524,6 +597,110 @@ def test_unclosed_define_call_is_parse_error():
 def test_invalid_unicode_escape_is_parse_error():
     with pytest.raises(ParseError, match="line 2"):
         php(r'define("A", "\u{110000}");')
+
+
+def test_missing_semicolon_between_statements_names_file_line_and_what_was_expected():
+    with pytest.raises(ParseError) as err:
+        php("define('DB_NAME', 'blog')\ndefine('DB_USER', 'u');\n")
+    assert str(err.value) == (
+        f"{PATH}: syntax error on line 3: unexpected `define`, expected ';' at the end of line 2"
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "$table_prefix = 'wp_'\ndefine('A', 1);",
+        "define('A', 1)\n$table_prefix = 'wp_';",
+        "define('A', 1)\nrequire_once ABSPATH . 'wp-settings.php';",
+        "define('A', 1)\nif (true) {}",
+        "if (true) { define('A', 1) }",
+        "define('A', 1)",
+        "if (true): define('A', 1); endif",
+    ],
+)
+def test_missing_semicolon_in_any_walked_position_is_a_syntax_error(body):
+    with pytest.raises(ParseError, match=r"syntax error on line \d+: unexpected .*, expected ';'"):
+        php(body)
+
+
+def test_broken_quote_is_reported_where_it_breaks_not_where_a_later_string_stays_open():
+    # PHP sees 'it' then the word s: the quote inside the password ends the string.
+    text = "define('DB_USER', 'u');\ndefine('DB_PASSWORD', 'it's');\ndefine('DB_HOST', 'localhost');\n"
+    with pytest.raises(ParseError) as err:
+        php(text)
+    assert str(err.value) == f"{PATH}: syntax error on line 3: unexpected identifier, expected ',' or ')'"
+
+
+def test_broken_quote_that_pairs_up_with_a_later_one_is_still_a_syntax_error():
+    with pytest.raises(ParseError, match="line 2: unexpected identifier"):
+        php("define('DB_PASSWORD', 'pa'ss'wd');\ndefine('DB_HOST', 'localhost');")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("define('A', 1));", "line 2: unexpected ')', expected ';'"),
+        ("define('A', [1, 2);", "line 2: unexpected ')', expected ',' or ']'"),
+        ("if (true) {\ndefine('A', 1);", "line 2: '{' is not closed (expected '}' before the end of the file)"),
+        ("define('A', 1); }", "line 2: unexpected '}', expected ';'"),
+        ("else { define('A', 1); }", "line 2: unexpected `else`, expected a statement"),
+        ("if (true): define('A', 1); endwhile;", "line 2: unexpected `endwhile`, expected a statement"),
+        ("if true { }", "line 2: unexpected identifier, expected '(' after `if`"),
+        ("define('A', 'x' 'y');", "line 2: unexpected string, expected ',' or ')'"),
+    ],
+)
+def test_other_syntax_errors_name_the_line_and_what_was_expected(body, message):
+    with pytest.raises(ParseError) as err:
+        php(body)
+    assert str(err.value) == f"{PATH}: syntax error on {message}"
+
+
+VALID_PHP = [
+    "define('A', 1) ?>\n<p>html</p><?php define('B', 2);",
+    "$f = function ($x) use ($y): ?string { return $x; }; $g = static fn(int $x): int => $x * 2;",
+    "$v = match (true) { $a instanceof B => 1, default => 2 };",
+    "$o = new class(1) extends Base implements I { public int $x = 1; private ?Foo $f; };",
+    "$a = (int) '5'; $b = (string)$x; $c = ( bool ) $y; $d = (array) $z;",
+    "function typed(int $a, ?Foo &$b = null, string ...$rest): static|null { static $n = 0; global $wpdb; }",
+    "abstract class C { abstract protected function f(): void; public function __construct(private readonly int $x) {} }",
+    "enum Suit: string { case Hearts = 'H'; case Spades = 'S'; }",
+    "namespace App\\Config; use Foo\\Bar as Baz, Qux; use function strlen; const LIMIT = 5;",
+    "declare(strict_types=1); goto end; end: echo 'x', PHP_EOL; print 'y';",
+    "try { $x = 1; } catch (RuntimeException | LogicException $e) { } finally { $y = 2; }",
+    "foreach ($a as $k => &$v): endforeach; while (false): endwhile; for ($i = 0; $i < 3; $i++): endfor;",
+    "switch ($x): case 1: case 'b'; break; default: echo 1; endswitch;",
+    "do { $i++; } while ($i < 3); if ($a) $b = 1; elseif ($c) $b = 2; else $b = 3;",
+    "$s = <<<EOT\nhello {$name}\nEOT;\n$t = <<<'NOW'\nraw\nNOW;\n$u = b'bytes' . B\"more\";",
+    "$x = $obj?->prop?->method(named: 1, other: 'two') ?? Foo::BAR ?: $arr['k'][0]::class;",
+    "list($a, , $b) = [1, 2, 3]; [$c, [$d]] = $e; $f = &$g; @$h; $i = $j <=> $k; $l **= 2; $m = ~$n;",
+    "$x = $a and $b or $c xor $d; $y = !$z instanceof Foo; echo `ls`; $$name = ${'var'};",
+    "define('A', 1); __halt_compiler(); binary garbage ' \" { ( [",
+    "if (x()) { ?>inline html with ' and \"<?php } else { ?><?= $x ?><?php }",
+]
+
+
+@pytest.mark.parametrize("body", VALID_PHP)
+def test_valid_php_is_not_rejected(body):
+    assert isinstance(php(body), WPConfig)
+
+
+def test_agent_reports_a_missing_semicolon_as_a_syntax_error_not_a_database_error(tmp_path, agent_env, wpdb):
+    root = write_wp_config(tmp_path / "site", wpdb.name)
+    config = root / "wp-config.php"
+    config.write_text(config.read_text().replace("define( 'DB_COLLATE', '' );", "define( 'DB_COLLATE', '' )"))
+    result = run_agent("structure", "--format", "json", "--path", str(root), env=agent_env)
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    assert f"{config}: syntax error on line 9: unexpected variable, expected ';' at the end of line 8" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_agent_reports_a_broken_quote_on_its_own_line(tmp_path, agent_env, wpdb):
+    root = write_wp_config(tmp_path / "site", wpdb.name, password="it's")
+    result = run_agent("structure", "--format", "json", "--path", str(root), env=agent_env)
+    assert result.returncode == 3, (result.returncode, result.stderr)
+    assert "wp-config.php: syntax error on line 5: unexpected identifier" in result.stderr
+    assert "access denied" not in result.stderr
 
 
 def test_parse_error_is_a_config_error():

@@ -5,6 +5,7 @@ in ``{prefix}woocommerce_attribute_taxonomies``, public per
 
 from __future__ import annotations
 
+from igny8_agent.database import NoSuchTable
 from igny8_agent.registrars import Found, Known, SiteContext, label_text, php_truthy, text
 
 NAME = "woocommerce"
@@ -31,12 +32,15 @@ TAXONOMIES = {
 
 def register(site: SiteContext) -> Found:
     found = Found(dict(POST_TYPES), dict(TAXONOMIES))
-    table = site.prefix + "woocommerce_attribute_taxonomies"
-    if not site.session.existing_tables([table]):
+    # Asked directly, not through information_schema, which hides a table the
+    # user may not read: that is an error (AccessDenied), not "no attributes".
+    try:
+        rows = site.session.query(
+            "SELECT attribute_name, attribute_label, attribute_public FROM "
+            + site.table("woocommerce_attribute_taxonomies")
+        )
+    except NoSuchTable:
         return found  # WooCommerce never created its table here
-    rows = site.session.query(
-        "SELECT attribute_name, attribute_label, attribute_public FROM " + site.table("woocommerce_attribute_taxonomies")
-    )
     for name, label, public in rows:
         name = text(name)
         found.taxonomies["pa_" + name] = Known(
