@@ -31,6 +31,7 @@ from igny8_agent.errors import (
     LockBusy,
     TransientError,
 )
+from igny8_agent.status_view import visible  # stdlib only: fail() must never import at an interrupt
 
 # Exit codes (documented in the README). Order matters: first match wins.
 EXIT_OK = 0
@@ -78,7 +79,7 @@ def fail(exc: BaseException, options: Optional[dict] = None) -> "typer.Exit":
     code = exit_code_for(exc)
     if options and options.get("as_json"):
         print_json({"ok": False, "error": message, "exit_code": code})
-    print(f"igny8-agent: error: {message}", file=sys.stderr)
+    print(f"igny8-agent: error: {visible(message)}", file=sys.stderr)
     if VERBOSE and not isinstance(exc, Igny8Error):
         import traceback
 
@@ -208,7 +209,7 @@ def structure(
         facts = site.read_facts()
     result = build_structure(facts, site.settings)
     for warning in result.warnings:
-        print(f"igny8-agent: warning: {warning}", file=sys.stderr)
+        print(f"igny8-agent: warning: {visible(warning)}", file=sys.stderr)
     if fmt == "json":
         body = result.content_types()
         if leftovers:
@@ -399,7 +400,7 @@ def _log_line(site, text: str) -> None:
     from igny8_agent.state import utc_now
 
     stream = sys.stdout if text.startswith("sync ok") else sys.stderr
-    print(f"{utc_now()} igny8-agent[{site.paths.name}] {text}", file=stream)
+    print(f"{utc_now()} igny8-agent[{site.paths.name}] {visible(text)}", file=stream)
 
 
 @app.command()
@@ -745,7 +746,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     """Console-script entry point."""
     import signal
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    from igny8_agent import process
+
+    process.handle_signals({signal.SIGTERM: _on_sigterm, signal.SIGINT: signal.default_int_handler})
     try:
         app(args=argv, prog_name="igny8-agent")
     except (KeyboardInterrupt, Interrupted):  # during parsing, before a command runs

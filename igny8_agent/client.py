@@ -1,44 +1,33 @@
-"""HTTP client for the IGNY8 backend (contract v1, shared/contract/backend-api.md).
+"""The IGNY8 backend API (contract v1, shared/contract/backend-api.md) as
+the agent uses it.
 
-One ``BackendClient`` per run: it owns one ``httpx.Client``, sends the API key
-only to the configured origin, reads at most ``max_response_bytes`` of any
-response, unwraps the ``{"success", "data"}`` envelope and DRF pagination, and
-turns every status into one of the project's exceptions (``errors.py``).
-Transient failures (408, 429, 5xx gateway errors, network errors) are retried
-with tenacity: exponential backoff with full jitter, ``Retry-After`` honoured,
-all within one time budget per client.
-
-Every message it raises or logs is one line, at most ~300 characters, and
-never contains the API key.
+One ``BackendClient`` per run. It calls the contract's endpoints through a
+``transport.Transport`` (TLS, proxies, deadlines, size caps, retries), unwraps
+the ``{"success", "data"}`` envelope and DRF pagination, follows same-origin
+redirects of a GET only, and turns every status into one of the project's
+exceptions (``errors.py``). Every message it raises is one line, at most
+~300 characters, and never contains the API key.
 """
 
 from __future__ import annotations
 
-import email.utils
-import ipaddress
 import json
 import logging
 import math
-import os
 import re
-import ssl
 import time
-import zlib
-from datetime import datetime, timezone
-from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import httpx
-import tenacity
 
-from igny8_agent import __version__
 from igny8_agent.errors import (
     AuthError,
     BackendError,
-    ConfigError,
     Igny8Error,
     IntegrationMissing,
     TransientError,
 )
+from igny8_agent.transport import Reply, Transport, origin_of, resolve, retry_after
 
 log = logging.getLogger("igny8_agent.client")
 
@@ -46,22 +35,9 @@ TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_PAGES = 100
-MAX_MESSAGE = 300
 MAX_ERROR_DEPTH = 32  # nesting followed when flattening DRF field errors
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 _INTEGRATION_PATH = re.compile(r"/integration/integrations/(\d+)/")
-_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what may follow "Bearer " in a header
-
-
-class _Reply(NamedTuple):
-    """One HTTP response, body already read (None when over the size cap)."""
-
-    status: int
-    reason: str
-    headers: httpx.Headers
-    body: Optional[bytes]
-    url: httpx.URL
 
 
 class BackendClient:
@@ -80,40 +56,22 @@ class BackendClient:
         clock: Callable[[], float] = time.monotonic,
         transport: Optional[httpx.BaseTransport] = None,
     ) -> None:
-        if not isinstance(api_key, str) or not _HEADER_SAFE.fullmatch(api_key):
-            raise ConfigError(
-                "the API key is empty or contains characters that cannot be sent in an HTTP header"
-            )
-        self._key = api_key
-        self._base, self._origin = self._parse_api_url(api_url)
-        self._sleep = sleep
-        self._clock = clock
-        self._budget = max(0.0, float(retry_budget))
-        self._budget_start: Optional[float] = None
-        self._max_bytes = int(max_response_bytes)
-        # httpx's timeouts are per read; this one bounds a whole request, so a
-        # body dripping in one byte at a time cannot hold the run past its budget.
-        self._request_seconds = float(timeout)
-        self._backoff = tenacity.wait_random_exponential(multiplier=1, max=60)
-        self.attempts = 0
-        self._http = httpx.Client(
-            headers={
-                "Authorization": "Bearer " + api_key,
-                "Accept": "application/json",
-                # Only what _Inflater decodes within the size cap.
-                "Accept-Encoding": "gzip, deflate",
-                "User-Agent": "igny8-agent/" + __version__,
-            },
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            verify=self._verify(ca_bundle),
-            follow_redirects=False,
-            transport=transport,
+        self._net = Transport(
+            api_url, api_key, timeout=timeout, ca_bundle=ca_bundle, retry_budget=retry_budget,
+            max_response_bytes=max_response_bytes, sleep=sleep, clock=clock, transport=transport,
         )
+        self._base, self._origin = self._net.base, self._net.origin
+        self._error = self._net.error
+
+    @property
+    def attempts(self) -> int:
+        """HTTP requests sent so far (every retry and redirect counts)."""
+        return self._net.attempts
 
     # -- lifecycle -------------------------------------------------------------
 
     def close(self) -> None:
-        self._http.close()
+        self._net.close()
 
     def __enter__(self) -> "BackendClient":
         return self
@@ -213,8 +171,8 @@ class BackendClient:
             items.extend(page_items)
             next_url = None
             if link is not None:
-                target = self._resolve(final, link)
-                if target is None or self._origin_of(target) != self._origin:
+                target = resolve(final, link)
+                if target is None or origin_of(target) != self._origin:
                     raise self._error(
                         BackendError,
                         "the backend's next-page link points to another origin (%s); not followed. "
@@ -271,55 +229,9 @@ class BackendClient:
         content = None
         if body is not None:
             content = json.dumps(body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        started = self._clock()
-        if self._budget_start is None:
-            self._budget_start = started
-        waits: Dict[int, float] = {}
-
-        def next_wait(state: tenacity.RetryCallState) -> float:
-            # Computed once per attempt: tenacity asks `stop` and `wait` in an
-            # order that differs between versions, both must see the same value.
-            if state.attempt_number not in waits:
-                failure = state.outcome.exception() if state.outcome else None
-                retry_after = getattr(failure, "retry_after", None) or 0.0
-                waits[state.attempt_number] = max(self._backoff(state), retry_after)
-            return waits[state.attempt_number]
-
-        def over_budget(state: tenacity.RetryCallState) -> bool:
-            assert self._budget_start is not None
-            spent = self._clock() - self._budget_start
-            return self._budget <= 0 or spent + next_wait(state) > self._budget
-
-        def sleep(seconds: float) -> None:
-            log.debug("waiting %.1f s before retrying %s %s", seconds, method, url)
-            self._sleep(seconds)
-
-        retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(TransientError),
-            stop=over_budget,
-            wait=next_wait,
-            sleep=sleep,
-            reraise=False,
+        return self._net.retrying(
+            lambda: self._exchange(method, url, params, content, subject), "%s %s" % (method, url)
         )
-        try:
-            return retrying(self._exchange, method, url, params, content, subject)
-        except tenacity.RetryError as exc:
-            last = exc.last_attempt
-            failure = last.exception()
-            assert isinstance(failure, TransientError)
-            raise self._exhausted(failure, last.attempt_number, started) from failure
-
-    def _exhausted(self, failure: TransientError, attempts: int, started: float) -> TransientError:
-        elapsed = max(0.0, self._clock() - started)
-        message = "the backend is unavailable: %s (%d attempt%s in %.0f s" % (
-            failure.message, attempts, "" if attempts == 1 else "s", elapsed,
-        )
-        if failure.retry_after and failure.retry_after > self._budget:
-            message += "; it asked to wait %.0f s" % failure.retry_after
-        elif attempts == 1 and self._budget > 0:
-            message += "; the %.0f s retry budget of this run is spent" % self._budget
-        message += "); the next run will retry"
-        return self._error(TransientError, message, status=failure.status, retry_after=failure.retry_after)
 
     def _exchange(
         self, method: str, url: str, params: Optional[Dict[str, str]], content: Optional[bytes], subject: str
@@ -327,7 +239,7 @@ class BackendClient:
         """One attempt: the request, plus same-origin redirects of a GET."""
         target = httpx.URL(url, params=params) if params else httpx.URL(url)
         for hop in range(MAX_REDIRECTS + 1):
-            reply = self._send(method, target, content)
+            reply = self._net.send(method, target, content)
             if reply.status in REDIRECT_STATUSES and "Location" in reply.headers:
                 target = self._redirect_target(method, reply)
                 if hop == MAX_REDIRECTS:
@@ -342,76 +254,13 @@ class BackendClient:
             % (method, httpx.URL(url).path, MAX_REDIRECTS),
         )
 
-    def _send(self, method: str, url: httpx.URL, content: Optional[bytes]) -> _Reply:
-        self.attempts += 1
-        headers = {"Content-Type": "application/json"} if content is not None else None
-        log.debug(
-            "%s %s (attempt %d; Authorization: Bearer ***)", method, url, self.attempts
-        )
-        try:
-            deadline = time.monotonic() + self._request_seconds
-            response = self._http.send(
-                self._http.build_request(method, url, content=content, headers=headers), stream=True
-            )
-            try:
-                body = self._read_capped(response, deadline)
-            finally:
-                response.close()
-        except httpx.TransportError as exc:
-            if _certificate_rejected(exc):
-                raise self._error(
-                    BackendError,
-                    "the backend's TLS certificate was not accepted (%s). Check --api-url and the CA bundle"
-                    % exc,
-                ) from exc
-            log.debug("%s %s failed: %s", method, url, self._clean(_describe(exc)))
-            raise self._error(TransientError, "connection failed: %s" % _describe(exc)) from exc
-        except httpx.DecodingError as exc:
-            raise self._error(
-                BackendError, "the backend's response could not be decoded: %s" % exc
-            ) from exc
-        reason = response.reason_phrase or httpx.codes.get_reason_phrase(response.status_code)
-        log.debug("%s %s -> %d %s", method, url, response.status_code, reason)
-        return _Reply(response.status_code, reason, response.headers, body, response.url)
-
-    def _read_capped(self, response: httpx.Response, deadline: Optional[float] = None) -> Optional[bytes]:
-        """The body, or None as soon as it is known to exceed the cap (the rest
-        is never read). A compressed body is inflated here, never past the cap:
-        httpx's own decoders inflate a whole chunk at once (a gzip bomb).
-        Past ``deadline`` (time.monotonic()) it gives up with httpx.ReadTimeout."""
-        declared = response.headers.get("Content-Length", "").strip()
-        # ASCII digits only ("²".isdigit() is true); a long one is over any cap.
-        if _DIGITS.fullmatch(declared) and (len(declared) > 18 or int(declared) > self._max_bytes):
-            return None
-        if response.is_stream_consumed:  # built from bytes (a mock): httpx has decoded it already
-            body = response.content
-            return body if len(body) <= self._max_bytes else None
-        inflater = _Inflater(response.headers.get("Content-Encoding", ""))
-        chunks: List[bytes] = []
-        size = 0
-        for raw in response.iter_raw():
-            if deadline is not None and time.monotonic() > deadline:
-                raise httpx.ReadTimeout(
-                    "the response took longer than the %g s request timeout" % self._request_seconds
-                )
-            chunk = inflater.feed(raw, self._max_bytes + 1 - size)
-            size += len(chunk)
-            if size > self._max_bytes:
-                return None
-            chunks.append(chunk)
-        chunk = inflater.finish(self._max_bytes + 1 - size)
-        if size + len(chunk) > self._max_bytes:
-            return None
-        chunks.append(chunk)
-        return b"".join(chunks)
-
     # -- responses --------------------------------------------------------------------
 
-    def _parse_success(self, reply: _Reply, method: str) -> Any:
+    def _parse_success(self, reply: Reply, method: str) -> Any:
         where = "%s %s" % (method, reply.url.path)
         if reply.body is None:
             raise self._error(
-                BackendError, "the backend's response is larger than %s; not read" % _size(self._max_bytes)
+                BackendError, "the backend's response is larger than %s; not read" % _size(self._net.max_bytes)
             )
         data = _parse_json(reply.body)
         if data is _NOT_JSON:
@@ -427,7 +276,7 @@ class BackendClient:
             return data.get("data")
         return data
 
-    def _status_error(self, reply: _Reply, subject: str) -> Igny8Error:
+    def _status_error(self, reply: Reply, subject: str) -> Igny8Error:
         status = reply.status
         path = reply.url.path
         payload = _parse_json(reply.body) if reply.body is not None else _NOT_JSON
@@ -453,7 +302,7 @@ class BackendClient:
         if status in TRANSIENT_STATUSES:
             text = status_text if not detail or detail == reply.reason else "%s: %s" % (status_text, detail)
             return self._error(
-                TransientError, text, status=status, retry_after=_retry_after(reply.headers)
+                TransientError, text, status=status, retry_after=retry_after(reply.headers)
             )
         if status in REDIRECT_STATUSES:
             detail = "a redirect without a Location"
@@ -468,42 +317,10 @@ class BackendClient:
     def _url(self, path: str) -> str:
         return "%s/%s" % (self._base, path)
 
-    def _parse_api_url(self, api_url: Any) -> Tuple[str, Tuple[str, str, int]]:
-        text = api_url.strip().rstrip("/") if isinstance(api_url, str) else ""
-        shown = self._clean(repr(text))
-        try:
-            url = httpx.URL(text)
-            origin = self._origin_of(url)
-        except (httpx.InvalidURL, ValueError):
-            origin = None
-        if origin is None or not url.host or not 0 < origin[2] < 65536:
-            raise ConfigError("--api-url is not a valid http(s) URL: %s" % shown)
-        if url.userinfo or url.query or url.fragment:
-            raise ConfigError(
-                "--api-url must not contain a user name, password, query or fragment: %s" % shown
-            )
-        if url.scheme == "http" and not _is_loopback(url.host):
-            raise ConfigError("--api-url must use https:// (plain http is allowed only for loopback)")
-        return text, origin
-
-    @staticmethod
-    def _origin_of(url: httpx.URL) -> Optional[Tuple[str, str, int]]:
-        scheme = url.scheme.lower()
-        if scheme not in _DEFAULT_PORTS:
-            return None
-        return scheme, url.host.lower().rstrip("."), url.port or _DEFAULT_PORTS[scheme]
-
-    @staticmethod
-    def _resolve(base: httpx.URL, link: str) -> Optional[httpx.URL]:
-        try:
-            return base.join(link)
-        except (httpx.InvalidURL, ValueError):
-            return None
-
-    def _redirect_target(self, method: str, reply: _Reply) -> httpx.URL:
+    def _redirect_target(self, method: str, reply: Reply) -> httpx.URL:
         location = reply.headers["Location"]
-        target = self._resolve(reply.url, location)
-        if target is None or self._origin_of(target) != self._origin:
+        target = resolve(reply.url, location)
+        if target is None or origin_of(target) != self._origin:
             raise self._error(
                 BackendError,
                 "the backend redirected to %s; not followed, the API key would be sent there. "
@@ -520,42 +337,12 @@ class BackendClient:
         log.debug("following a redirect to %s", target)
         return target
 
-    def _verify(self, ca_bundle: Optional[str]) -> Any:
-        """What httpx verifies TLS with. Plain http (loopback only) never does
-        TLS, so no certificate store is loaded for it."""
-        if self._origin[0] != "https":
-            return False
-        if not ca_bundle:
-            return _system_trust() or True  # True: httpx's own (certifi) store
-        try:
-            return ssl.create_default_context(cafile=ca_bundle)
-        except (OSError, ssl.SSLError, ValueError) as exc:
-            raise ConfigError(
-                self._clean("cannot use the CA bundle %s: %s" % (ca_bundle, exc))
-            ) from None
-
-    # -- messages -------------------------------------------------------------------------
-
-    def _clean(self, text: str) -> str:
-        """One line, no API key, at most MAX_MESSAGE characters."""
-        if self._key:
-            text = text.replace(self._key, "***")
-        text = text[: MAX_MESSAGE * 4]  # error bodies can be huge; only the start is shown
-        text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-        if len(text) > MAX_MESSAGE:
-            text = text[: MAX_MESSAGE - 3].rstrip() + "..."
-        return text
-
-    def _error(self, cls: Any, message: str, **kwargs: Any) -> Any:
-        return cls(self._clean(message), **kwargs)
-
 
 # -- helpers ---------------------------------------------------------------------------------
 
 _NOT_JSON = object()
 
 
-_DIGITS = re.compile(r"[0-9]+")
 _MAX_INT_DIGITS = 4000  # int() of longer numbers is refused (3.11+) or quadratic (3.9, 3.10)
 
 
@@ -586,45 +373,6 @@ def _json_int(text: str) -> int:
     if len(text) > _MAX_INT_DIGITS:
         raise ValueError("number too long")
     return int(text)
-
-
-class _Inflater:
-    """``Content-Encoding`` gzip / deflate decoding that never produces more
-    than the caller allows (zlib's ``max_length``); identity passes through.
-    Anything else raises httpx.DecodingError: we only ask for gzip, deflate."""
-
-    def __init__(self, header: str) -> None:
-        codings = [c.strip().lower() for c in header.split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
-            raise httpx.DecodingError("unsupported content encoding %r" % header[:40])
-        self._deflate = codings == ["deflate"]
-        self._first = True
-        self._zlib: Any = None
-        if codings:
-            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | (0 if self._deflate else 16))
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        """Decoded bytes of ``data``; if there are more than ``limit - 1``, at
-        least ``limit`` (the caller then stops)."""
-        if self._zlib is None:
-            return data
-        first, self._first = self._first, False
-        try:
-            return self._zlib.decompress(data, max(1, limit))
-        except zlib.error as exc:
-            if first and self._deflate:  # raw deflate without the zlib header, as httpx accepts
-                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                return self.feed(data, limit)
-            raise httpx.DecodingError("invalid %s data: %s" % ("deflate" if self._deflate else "gzip", exc)) from None
-
-    def finish(self, limit: int) -> bytes:
-        if self._zlib is None:
-            return b""
-        try:
-            return self._zlib.flush(max(1, limit))
-        except zlib.error as exc:
-            raise httpx.DecodingError("invalid compressed data: %s" % exc) from None
 
 
 def _error_detail(payload: Any) -> Optional[str]:
@@ -670,80 +418,6 @@ def _flatten_errors(value: Any, path: str = "", depth: int = 0) -> List[str]:
     if not text:
         return []
     return ["%s: %s" % (path, text) if path else text]
-
-
-def _retry_after(headers: httpx.Headers) -> Optional[float]:
-    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None."""
-    value = (headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        when = _http_date(value)
-        if when is None:
-            return None
-        # Measured against the server's own Date when it sent one: no clock skew.
-        now = _http_date(headers.get("Date") or "") or datetime.now(timezone.utc)
-        seconds = (when - now).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _http_date(value: str) -> Optional[datetime]:
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when is None:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.lower().rstrip(".")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _system_trust() -> Optional[ssl.SSLContext]:
-    """The system's CA directory (OpenSSL's hashed ``capath``), if it has one.
-
-    OpenSSL looks a certificate up there only when a handshake needs it, so
-    this costs about 1 ms where loading a whole bundle costs 20-50 ms on every
-    run; and it trusts what the host's administrator installed.
-    """
-    capath = ssl.get_default_verify_paths().capath
-    try:
-        if not capath or not any(_HASHED_CERT.match(name) for name in os.listdir(capath)):
-            return None
-        return ssl.create_default_context(capath=capath)
-    except (OSError, ssl.SSLError):
-        return None
-
-
-_HASHED_CERT = re.compile(r"\A[0-9a-f]{8}\.\d+\Z")
-
-
-def _certificate_rejected(exc: BaseException) -> bool:
-    seen = 0
-    current: Optional[BaseException] = exc
-    while current is not None and seen < 10:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        current = current.__cause__ or current.__context__
-        seen += 1
-    return False
-
-
-def _describe(exc: Exception) -> str:
-    text = str(exc).strip()
-    return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
 
 
 def _is_int(value: Any) -> bool:

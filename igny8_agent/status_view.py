@@ -5,21 +5,37 @@ the command people and monitoring run often starts fast."""
 from __future__ import annotations
 
 import os
+import re
 import sys
 from datetime import datetime, timezone
 from typing import Any, List, Optional, Tuple
 
-from igny8_agent.state import parse_time
-from igny8_agent.structure import KINDS, TITLES
-
+# Nothing of the agent is imported at the top: cli.fail() uses visible() on any
+# error, also one that stopped the agent half-way through importing a module.
 _COLOURS = {"green": "32", "red": "31", "yellow": "33", "bold": "1", "dim": "2"}
+# C0 controls (ESC, CR, BEL ...), DEL, C1 controls, and the bidirectional
+# overrides and isolates that make a terminal show text other than it is.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: Any) -> str:
+    """Text from the database or the backend, safe for a terminal or a log:
+    every control character shown as an escape (ESC -> ``\\x1b``). The
+    result is plain text; rich must print it as text, never as markup."""
+    text = text if isinstance(text, str) else str(text)
+    return _CONTROLS.sub(_escape, text)
+
+
+def _escape(match: "re.Match[str]") -> str:
+    code = ord(match.group())
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code
 
 
 def render(local: dict, remote: Any, colour: Optional[bool] = None) -> str:
     paint = _painter(sys.stdout.isatty() and "NO_COLOR" not in os.environ if colour is None else colour)
     state_colour = {"Connected & Ready": "green", "Not connected": "red"}.get(local["connection"], "yellow")
     rows = [
-        ("Connection", paint(local["connection"], state_colour)),
+        ("Connection", local["connection"]),
         ("Account", " ".join(x for x in (local["account"], f"({local['account_name']})" if local["account_name"] else "") if x) or "—"),
         ("Site", f"{local['site_id']}  {local['site_url']}" if local["site_id"] else "—"),
         ("Integration", str(local["integration_id"] or "—")),
@@ -34,11 +50,16 @@ def render(local: dict, remote: Any, colour: Optional[bool] = None) -> str:
         ("Config", local["config"]),
     ]
     width = max(len(name) for name, _ in rows)
-    lines = [f"{paint(name.ljust(width), 'bold')}  {value}" for name, value in rows]
+
+    def shown(name: str, value: Any) -> str:
+        text = visible(value)  # the values come from the database, the backend, the state
+        return paint(text, state_colour) if name == "Connection" else text
+
+    lines = [f"{paint(name.ljust(width), 'bold')}  {shown(name, value)}" for name, value in rows]
     if remote is not None:
         lines.append("")
         if remote.error:
-            lines.append(f"{paint('warning:', 'yellow')} could not get the backend's view: {remote.error}")
+            lines.append(f"{paint('warning:', 'yellow')} could not get the backend's view: {visible(remote.error)}")
         else:
             lines.extend(_content_types(remote.content_types or {}, paint))
     return "\n".join(lines) + "\n"
@@ -46,12 +67,15 @@ def render(local: dict, remote: Any, colour: Optional[bool] = None) -> str:
 
 def _content_types(data: dict, paint) -> List[str]:
     """"Posts   123 total · 45 synced  [Enabled]  Limit: 100", as the frontend shows it."""
-    lines = [f"{paint('WordPress Content Types', 'bold')}   Last structure fetch: {ago(data.get('last_structure_fetch'))}"]
+    from igny8_agent.structure import KINDS, TITLES
+
+    fetched = visible(ago(data.get("last_structure_fetch")))
+    lines = [f"{paint('WordPress Content Types', 'bold')}   Last structure fetch: {fetched}"]
     for kind in KINDS:
         entries = data.get(kind) if isinstance(data.get(kind), dict) else {}
         rows: List[Tuple[str, str, str, bool, str]] = [
-            (str(e.get("label") or slug), f"{_int(e.get('count')):,} total", f"{_int(e.get('synced_count')):,} synced",
-             e.get("enabled") is True, f"Limit: {e.get('fetch_limit', '—')}")
+            (visible(e.get("label") or slug), f"{_int(e.get('count')):,} total", f"{_int(e.get('synced_count')):,} synced",
+             e.get("enabled") is True, visible(f"Limit: {e.get('fetch_limit', '—')}"))
             for slug, e in entries.items() if isinstance(e, dict)
         ]
         lines.append(TITLES[kind])
@@ -85,6 +109,8 @@ def _error_text(error: Any) -> str:
 
 def ago(stamp: Any) -> str:
     """ISO 8601 time -> "2026-11-26 07:00 UTC (3 hours ago)"."""
+    from igny8_agent.state import parse_time
+
     if not stamp:
         return "never"
     when = parse_time(stamp)

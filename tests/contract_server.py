@@ -70,6 +70,7 @@ FAULT_KINDS = (
     "redirect",
     "delay",
     "drip",
+    "drip_headers",
 )
 
 _DEFAULT_HTML = (
@@ -662,6 +663,23 @@ class _Handler(BaseHTTPRequestHandler):
                     self.wfile.flush()
             except OSError:
                 return
+        elif kind == "drip_headers":
+            # The status line and headers themselves, one byte per interval: every
+            # read is in time for a per-read timeout, the response never is.
+            self.close_connection = True
+            head = opts.get("head", b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                    b"Content-Length: 2\r\nConnection: close\r\n\r\n{}")
+            if isinstance(head, str):
+                head = head.encode("latin-1")
+            interval = float(opts.get("interval", 1.0))
+            try:
+                for index in range(len(head)):
+                    if stop.wait(interval):
+                        return
+                    self.wfile.write(head[index:index + 1])
+                    self.wfile.flush()
+            except OSError:
+                return
         else:  # pragma: no cover - inject() validates kinds
             raise AssertionError(kind)
 
@@ -1063,7 +1081,9 @@ class ContractServer:
         (seconds=30, content_length=100, body_prefix=b""), huge (size=50 MB,
         chunked=False), redirect (location=..., status=302), delay (seconds=1,
         then the normal answer), drip (status=200, body=b'{"detail": "slow"}',
-        interval=1.0: the headers, then one byte of the body per interval).
+        interval=1.0: the headers, then one byte of the body per interval),
+        drip_headers (interval=1.0, head=<status line, headers and body>: one
+        byte of the response per interval, from its first byte).
         """
         if kind not in FAULT_KINDS:
             raise ValueError("unknown fault kind %r (one of %s)" % (kind, ", ".join(FAULT_KINDS)))

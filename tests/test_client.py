@@ -1,6 +1,7 @@
-"""Unit tests for igny8_agent.client: the backend contract at the HTTP level,
-with respx routes behind an injected transport and a fake clock, so every
-retry test runs instantly."""
+"""Unit tests for igny8_agent.client (and the transport and network layers
+under it): the backend contract at the HTTP level, with respx routes behind an
+injected transport and a fake clock, so every retry test runs instantly; the
+proxy choice from the environment; a loopback server for the request deadline."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from igny8_agent.errors import (
     IntegrationMissing,
     TransientError,
 )
+from igny8_agent.network import proxy_for
 
 KEY = "igny8_Sup3r-Secret_key0123456789abcdefXYZ"
 BASE = "https://api.test/api/v1"
@@ -875,3 +877,137 @@ def test_any_status_and_body_gives_a_result_or_an_igny8_error(
             assert KEY not in str(exc) and "\n" not in str(exc)
         else:
             assert isinstance(result, (dict, list))
+
+
+# -- proxies from the environment ------------------------------------------------------------------
+
+PROXY = "http://proxy.example:3128"
+
+
+@pytest.mark.parametrize(
+    "scheme, host, port, environ, expected",
+    [
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": PROXY}, PROXY),
+        ("https", "api.igny8.com", 443, {"https_proxy": PROXY, "HTTPS_PROXY": "http://other:1"}, PROXY),
+        ("https", "api.igny8.com", 443, {"ALL_PROXY": PROXY}, PROXY),
+        ("https", "api.igny8.com", 443, {"all_proxy": "http://other:1", "HTTPS_PROXY": PROXY}, PROXY),
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": "proxy.example:3128"}, PROXY),
+        ("https", "api.igny8.com", 443, {"HTTP_PROXY": PROXY}, None),  # for http:// URLs only
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": "  "}, None),
+        ("https", "127.0.0.1", 8443, {"HTTPS_PROXY": PROXY}, None),
+        ("https", "localhost", 8443, {"HTTPS_PROXY": PROXY, "ALL_PROXY": PROXY}, None),
+        ("https", "::1", 8443, {"HTTPS_PROXY": PROXY}, None),
+        ("http", "127.0.0.1", 8080, {"HTTP_PROXY": PROXY, "ALL_PROXY": PROXY}, None),
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": PROXY, "NO_PROXY": "igny8.com"}, None),
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": PROXY, "NO_PROXY": "x.test, .igny8.com"}, None),
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": PROXY, "NO_PROXY": "*"}, None),
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": PROXY, "NO_PROXY": "api.igny8.com:443"}, None),
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": PROXY, "NO_PROXY": "api.igny8.com:8443"}, PROXY),
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": PROXY, "NO_PROXY": "notigny8.com,igny8.co"}, PROXY),
+        ("https", "10.1.2.3", 443, {"HTTPS_PROXY": PROXY, "NO_PROXY": "10.0.0.0/8"}, None),
+        ("https", "10.1.2.3", 443, {"HTTPS_PROXY": PROXY, "NO_PROXY": "10.1.2.4"}, PROXY),
+        ("https", "2001:db8::5", 443, {"HTTPS_PROXY": PROXY, "NO_PROXY": "[2001:db8::5]:443"}, None),
+        ("https", "api.igny8.com", 443, {"HTTPS_PROXY": PROXY, "no_proxy": "other.test", "NO_PROXY": "*"}, PROXY),
+    ],
+)
+def test_the_proxy_comes_from_the_environment_loopback_and_no_proxy_go_direct(
+    scheme: str, host: str, port: int, environ: dict, expected: Any
+) -> None:
+    assert proxy_for(scheme, host, port, environ) == expected
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("HTTP_PROXY", "::::"),
+        ("https_proxy", "http://"),
+        ("HTTPS_PROXY", "ftp://proxy.example:21"),
+        ("ALL_PROXY", "http://proxy.example:99999"),
+        ("all_proxy", "http://user:s3cret@proxy example:3128"),
+        ("HTTPS_PROXY", "http://user:s3cret@:3128"),
+    ],
+)
+def test_a_bad_proxy_variable_is_a_config_error_naming_it_without_its_value(name: str, value: str) -> None:
+    for scheme, host in (("https", "api.igny8.com"), ("http", "127.0.0.1")):  # used or not
+        with pytest.raises(ConfigError) as info:
+            proxy_for(scheme, host, 443, {name: value})
+        message = str(info.value)
+        assert name in message and "proxy" in message and "\n" not in message
+        assert "s3cret" not in message
+
+
+def test_socks_proxies_need_socksio(monkeypatch: Any) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "socksio" else real(name, *a))
+    with pytest.raises(ConfigError, match="ALL_PROXY.*socksio"):
+        proxy_for("https", "api.igny8.com", 443, {"ALL_PROXY": "socks5://127.0.0.1:1080"})
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object())
+    assert proxy_for("https", "api.igny8.com", 443, {"ALL_PROXY": "socks5h://127.0.0.1:1080"}) == (
+        "socks5h://127.0.0.1:1080")
+
+
+def test_the_client_reads_no_proxy_setting_itself(monkeypatch: Any) -> None:
+    """httpx is not left to read the environment (trust_env=False)."""
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    with BackendClient("http://127.0.0.1:8765/api/v1", KEY) as client:
+        assert client._net._http.trust_env is False
+
+
+# -- a deadline for the whole request ----------------------------------------------------------------
+
+
+class DripServer:
+    """A loopback server that answers every connection one byte at a time."""
+
+    RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+
+    def __init__(self, interval: float) -> None:
+        import socket
+        import threading
+
+        self.interval = interval
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return "http://127.0.0.1:%d/api/v1" % self.sock.getsockname()[1]
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(65536)
+                for index in range(len(self.RESPONSE)):
+                    if self.stop.wait(self.interval):
+                        return
+                    conn.sendall(self.RESPONSE[index:index + 1])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+        self.thread.join(5)
+
+
+def test_a_status_line_dripping_a_byte_at_a_time_times_out_as_a_whole() -> None:
+    server = DripServer(interval=0.1)  # every read is in time, the answer would take 8 s
+    try:
+        started = time.monotonic()
+        with BackendClient(server.url, KEY, timeout=1, retry_budget=0) as client:
+            with pytest.raises(TransientError) as info:
+                client.me()
+        assert time.monotonic() - started < 2.5
+        assert "ReadTimeout: the request took longer than the 1 s request timeout" in str(info.value)
+    finally:
+        server.close()

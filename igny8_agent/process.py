@@ -1,0 +1,136 @@
+"""The agent's own process, set up before anything else runs (``__main__``):
+no core dumps (it holds the API key and the database password), standard
+streams that cannot fail a run (closed at start, a full disk, a reader gone),
+and signal handlers that never raise inside Python's import machinery.
+
+Standard library only, and cheap: ``structure`` starts through here too.
+"""
+
+import os
+import signal
+import sys
+
+
+def no_core_dumps() -> None:
+    """Core limit 0 and not dumpable: a crash leaves no copy of the secrets,
+    and other processes of the same user cannot ptrace or read our memory."""
+    try:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ImportError, ValueError, OSError):
+        pass
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            zero = ctypes.c_ulong(0)
+            ctypes.CDLL(None).prctl(4, zero, zero, zero, zero)  # PR_SET_DUMPABLE, 0
+        except (OSError, AttributeError):
+            pass
+
+
+class _Guarded:
+    """A standard stream whose write errors (EPIPE, ENOSPC, EBADF ...) are
+    dropped: what the agent does never depends on whether its output arrives.
+    After the first one the stream's fd points to /dev/null, so that the
+    interpreter's own flush at exit succeeds too."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._broken = False
+
+    def write(self, text):
+        if not self._broken:
+            try:
+                return self._stream.write(text)
+            except OSError:
+                self._break()
+        return len(text)
+
+    def writelines(self, lines) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if not self._broken:
+            try:
+                self._stream.flush()
+            except OSError:
+                self._break()
+
+    def _break(self) -> None:
+        self._broken = True
+        try:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self._stream.fileno())
+            os.close(null)
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def standard_streams() -> None:
+    """A closed fd 0, 1 or 2 is opened on /dev/null before anything else can
+    get that number (a state file written through print() ...), and
+    stdout / stderr are guarded."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, mode, encoding="utf-8", errors="backslashreplace", closefd=False))
+    sys.stdout = _Guarded(sys.stdout)
+    sys.stderr = _Guarded(sys.stderr)
+
+
+# -- signals --------------------------------------------------------------------
+#
+# A handler that raises (KeyboardInterrupt, the CLI's Interrupted) while the
+# interpreter runs importlib's own code - a module lock's weakref callback at
+# the end of an import - has its exception "ignored": printed as a stray
+# "Exception ignored in ..." message and lost. So a signal that arrives there
+# is put off for a few milliseconds (SIGALRM) and handled once the interpreter
+# is back in ordinary code.
+
+_RETRY_SECONDS = 0.005
+_pending = []
+
+
+def _in_import_machinery(frame) -> bool:
+    return frame is not None and frame.f_code.co_filename.startswith("<frozen importlib")
+
+
+def _guarded(handler):
+    def run(signum, frame):
+        if _in_import_machinery(frame):
+            _pending.append(signum)
+            signal.setitimer(signal.ITIMER_REAL, _RETRY_SECONDS)
+            return
+        handler(signum, frame)
+
+    return run
+
+
+def _retry(signum, frame) -> None:
+    if not _pending:
+        return
+    if _in_import_machinery(frame):
+        signal.setitimer(signal.ITIMER_REAL, _RETRY_SECONDS)
+        return
+    first = _pending[0]
+    del _pending[:]
+    signal.getsignal(first)(first, frame)
+
+
+def handle_signals(handlers) -> None:
+    """Install ``{signal number: handler}``, each put off while the import
+    machinery runs."""
+    signal.signal(signal.SIGALRM, _retry)
+    for signum, handler in handlers.items():
+        signal.signal(signum, _guarded(handler))

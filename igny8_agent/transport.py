@@ -1,0 +1,398 @@
+"""HTTP to the backend, below the API: one ``Transport`` per run.
+
+It owns the run's ``httpx.Client`` and everything about getting bytes to and
+from the backend's origin safely:
+
+* the API URL: ``https://``, or plain ``http://`` for a loopback backend only;
+* TLS always verified (the system's CA directory, httpx's bundle, or
+  ``--ca-bundle``); proxies chosen by ``network.proxy_for``, never by httpx;
+* the ``Authorization`` header sent to this origin only (redirects are the
+  API client's to follow or refuse);
+* each request bounded as a whole by ``--timeout`` (``network.Deadline``),
+  its response read up to ``max_response_bytes`` and inflated within it;
+* transient failures (``TransientError``) retried with exponential backoff,
+  full jitter and ``Retry-After``, all within one time budget per run.
+
+Every message it raises or logs is one line, at most ~300 characters, and
+never contains the API key.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import os
+import re
+import ssl
+import time
+import zlib
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, TypeVar
+
+import httpx
+import tenacity
+
+from igny8_agent import __version__
+from igny8_agent.errors import BackendError, ConfigError, TransientError
+from igny8_agent.network import BoundedTransport, Deadline, is_loopback, proxy_for
+
+# One logger for everything -v shows about talking to the backend.
+log = logging.getLogger("igny8_agent.client")
+
+T = TypeVar("T")
+Origin = Tuple[str, str, int]
+
+MAX_MESSAGE = 300
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what may follow "Bearer " in a header
+_DIGITS = re.compile(r"[0-9]+")
+_HASHED_CERT = re.compile(r"\A[0-9a-f]{8}\.\d+\Z")
+
+
+class Reply(NamedTuple):
+    """One HTTP response, body already read (None when over the size cap)."""
+
+    status: int
+    reason: str
+    headers: httpx.Headers
+    body: Optional[bytes]
+    url: httpx.URL
+
+
+class Transport:
+    """The run's HTTP client for one backend origin."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        *,
+        timeout: float,
+        ca_bundle: Optional[str],
+        retry_budget: float,
+        max_response_bytes: int,
+        sleep: Callable[[float], None],
+        clock: Callable[[], float],
+        transport: Optional[httpx.BaseTransport] = None,
+    ) -> None:
+        if not isinstance(api_key, str) or not _HEADER_SAFE.fullmatch(api_key):
+            raise ConfigError(
+                "the API key is empty or contains characters that cannot be sent in an HTTP header"
+            )
+        self._key = api_key
+        self.base, self.origin = self._parse_api_url(api_url)
+        self._sleep = sleep
+        self._clock = clock
+        self._budget = max(0.0, float(retry_budget))
+        self._budget_start: Optional[float] = None
+        self.max_bytes = int(max_response_bytes)
+        self._request_seconds = float(timeout)
+        self._deadline = Deadline()
+        self._backoff = tenacity.wait_random_exponential(multiplier=1, max=60)
+        self.attempts = 0
+        verify = self._verify(ca_bundle)
+        if transport is None:
+            scheme, host, port = self.origin
+            proxy = proxy_for(scheme, host, port, os.environ)
+            if proxy:
+                shown = httpx.URL(proxy)
+                log.debug("%s:%d through the proxy %s://%s:%s", host, port, shown.scheme, shown.host, shown.port)
+            transport = BoundedTransport(verify=verify, proxy=proxy, deadline=self._deadline)
+        self._http = httpx.Client(
+            headers={
+                "Authorization": "Bearer " + api_key,
+                "Accept": "application/json",
+                # Only what _Inflater decodes within the size cap.
+                "Accept-Encoding": "gzip, deflate",
+                "User-Agent": "igny8-agent/" + __version__,
+            },
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            follow_redirects=False,
+            transport=transport,
+            trust_env=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- retrying --------------------------------------------------------------------
+
+    def retrying(self, attempt: Callable[[], T], what: str) -> T:
+        """``attempt()`` again after each TransientError, until it succeeds,
+        fails otherwise, or the run's retry budget is spent."""
+        started = self._clock()
+        if self._budget_start is None:
+            self._budget_start = started
+        waits: Dict[int, float] = {}
+
+        def next_wait(state: tenacity.RetryCallState) -> float:
+            # Computed once per attempt: tenacity asks `stop` and `wait` in an
+            # order that differs between versions, both must see the same value.
+            if state.attempt_number not in waits:
+                failure = state.outcome.exception() if state.outcome else None
+                retry_after = getattr(failure, "retry_after", None) or 0.0
+                waits[state.attempt_number] = max(self._backoff(state), retry_after)
+            return waits[state.attempt_number]
+
+        def over_budget(state: tenacity.RetryCallState) -> bool:
+            assert self._budget_start is not None
+            spent = self._clock() - self._budget_start
+            return self._budget <= 0 or spent + next_wait(state) > self._budget
+
+        def sleep(seconds: float) -> None:
+            log.debug("waiting %.1f s before retrying %s", seconds, what)
+            self._sleep(seconds)
+
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(TransientError),
+            stop=over_budget,
+            wait=next_wait,
+            sleep=sleep,
+            reraise=False,
+        )
+        try:
+            return retrying(attempt)
+        except tenacity.RetryError as exc:
+            last = exc.last_attempt
+            failure = last.exception()
+            assert isinstance(failure, TransientError)
+            raise self._exhausted(failure, last.attempt_number, started) from failure
+
+    def _exhausted(self, failure: TransientError, attempts: int, started: float) -> TransientError:
+        elapsed = max(0.0, self._clock() - started)
+        message = "the backend is unavailable: %s (%d attempt%s in %.0f s" % (
+            failure.message, attempts, "" if attempts == 1 else "s", elapsed,
+        )
+        if failure.retry_after and failure.retry_after > self._budget:
+            message += "; it asked to wait %.0f s" % failure.retry_after
+        elif attempts == 1 and self._budget > 0:
+            message += "; the %.0f s retry budget of this run is spent" % self._budget
+        message += "); the next run will retry"
+        return self.error(TransientError, message, status=failure.status, retry_after=failure.retry_after)
+
+    # -- one request -------------------------------------------------------------------
+
+    def send(self, method: str, url: httpx.URL, content: Optional[bytes]) -> Reply:
+        """One request, its body read within the cap, all within the timeout.
+        Network failures are TransientError; a refused certificate or a body
+        that cannot be decoded, BackendError."""
+        self.attempts += 1
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        log.debug("%s %s (attempt %d; Authorization: Bearer ***)", method, url, self.attempts)
+        try:
+            with self._deadline.bound(self._request_seconds):
+                deadline = time.monotonic() + self._request_seconds
+                response = self._http.send(
+                    self._http.build_request(method, url, content=content, headers=headers), stream=True
+                )
+                try:
+                    body = self._read_capped(response, deadline)
+                finally:
+                    response.close()
+        except httpx.TransportError as exc:
+            if _certificate_rejected(exc):
+                raise self.error(
+                    BackendError,
+                    "the backend's TLS certificate was not accepted (%s). Check --api-url and the CA bundle"
+                    % exc,
+                ) from exc
+            log.debug("%s %s failed: %s", method, url, self.clean(_describe(exc)))
+            raise self.error(TransientError, "connection failed: %s" % _describe(exc)) from exc
+        except httpx.DecodingError as exc:
+            raise self.error(BackendError, "the backend's response could not be decoded: %s" % exc) from exc
+        reason = response.reason_phrase or httpx.codes.get_reason_phrase(response.status_code)
+        log.debug("%s %s -> %d %s", method, url, response.status_code, reason)
+        return Reply(response.status_code, reason, response.headers, body, response.url)
+
+    def _read_capped(self, response: httpx.Response, deadline: float) -> Optional[bytes]:
+        """The body, or None as soon as it is known to exceed the cap (the rest
+        is never read). A compressed body is inflated here, never past the cap:
+        httpx's own decoders inflate a whole chunk at once (a gzip bomb).
+        Past ``deadline`` (time.monotonic()) it gives up with httpx.ReadTimeout
+        (the sockets themselves are bounded by ``network.Deadline``)."""
+        limit = self.max_bytes
+        declared = response.headers.get("Content-Length", "").strip()
+        # ASCII digits only ("²".isdigit() is true); a long one is over any cap.
+        if _DIGITS.fullmatch(declared) and (len(declared) > 18 or int(declared) > limit):
+            return None
+        if response.is_stream_consumed:  # built from bytes (a mock): httpx has decoded it already
+            body = response.content
+            return body if len(body) <= limit else None
+        inflater = _Inflater(response.headers.get("Content-Encoding", ""))
+        chunks: List[bytes] = []
+        size = 0
+        for raw in response.iter_raw():
+            if time.monotonic() > deadline:
+                raise httpx.ReadTimeout(self._deadline.message())
+            chunk = inflater.feed(raw, limit + 1 - size)
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        chunk = inflater.finish(limit + 1 - size)
+        if size + len(chunk) > limit:
+            return None
+        chunks.append(chunk)
+        return b"".join(chunks)
+
+    # -- the origin ------------------------------------------------------------------------
+
+    def _parse_api_url(self, api_url: Any) -> Tuple[str, Origin]:
+        text = api_url.strip().rstrip("/") if isinstance(api_url, str) else ""
+        shown = self.clean(repr(text))
+        try:
+            url = httpx.URL(text)
+            origin = origin_of(url)
+        except (httpx.InvalidURL, ValueError):
+            origin = None
+        if origin is None or not url.host or not 0 < origin[2] < 65536:
+            raise ConfigError("--api-url is not a valid http(s) URL: %s" % shown)
+        if url.userinfo or url.query or url.fragment:
+            raise ConfigError(
+                "--api-url must not contain a user name, password, query or fragment: %s" % shown
+            )
+        if url.scheme == "http" and not is_loopback(url.host):
+            raise ConfigError("--api-url must use https:// (plain http is allowed only for loopback)")
+        return text, origin
+
+    def _verify(self, ca_bundle: Optional[str]) -> Any:
+        """What httpx verifies TLS with. Plain http (loopback only) never does
+        TLS, so no certificate store is loaded for it."""
+        if self.origin[0] != "https":
+            return False
+        if not ca_bundle:
+            return _system_trust() or True  # True: httpx's own (certifi) store
+        try:
+            return ssl.create_default_context(cafile=ca_bundle)
+        except (OSError, ssl.SSLError, ValueError) as exc:
+            raise ConfigError(self.clean("cannot use the CA bundle %s: %s" % (ca_bundle, exc))) from None
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def clean(self, text: str) -> str:
+        """One line, no API key, at most MAX_MESSAGE characters."""
+        if self._key:
+            text = text.replace(self._key, "***")
+        text = text[: MAX_MESSAGE * 4]  # error bodies can be huge; only the start is shown
+        text = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+        if len(text) > MAX_MESSAGE:
+            text = text[: MAX_MESSAGE - 3].rstrip() + "..."
+        return text
+
+    def error(self, cls: Any, message: str, **kwargs: Any) -> Any:
+        return cls(self.clean(message), **kwargs)
+
+
+def origin_of(url: httpx.URL) -> Optional[Origin]:
+    scheme = url.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return None
+    return scheme, url.host.lower().rstrip("."), url.port or _DEFAULT_PORTS[scheme]
+
+
+def resolve(base: httpx.URL, link: str) -> Optional[httpx.URL]:
+    try:
+        return base.join(link)
+    except (httpx.InvalidURL, ValueError):
+        return None
+
+
+def retry_after(headers: httpx.Headers) -> Optional[float]:
+    """``Retry-After`` in seconds (delta-seconds or an HTTP date), or None."""
+    value = (headers.get("Retry-After") or "").strip()
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        when = _http_date(value)
+        if when is None:
+            return None
+        # Measured against the server's own Date when it sent one: no clock skew.
+        now = _http_date(headers.get("Date") or "") or datetime.now(timezone.utc)
+        seconds = (when - now).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _http_date(value: str) -> Optional[datetime]:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when is None:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+class _Inflater:
+    """``Content-Encoding`` gzip / deflate decoding that never produces more
+    than the caller allows (zlib's ``max_length``); identity passes through.
+    Anything else raises httpx.DecodingError: we only ask for gzip, deflate."""
+
+    def __init__(self, header: str) -> None:
+        codings = [c.strip().lower() for c in header.split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise httpx.DecodingError("unsupported content encoding %r" % header[:40])
+        self._deflate = codings == ["deflate"]
+        self._first = True
+        self._zlib: Any = None
+        if codings:
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | (0 if self._deflate else 16))
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Decoded bytes of ``data``; if there are more than ``limit - 1``, at
+        least ``limit`` (the caller then stops)."""
+        if self._zlib is None:
+            return data
+        first, self._first = self._first, False
+        try:
+            return self._zlib.decompress(data, max(1, limit))
+        except zlib.error as exc:
+            if first and self._deflate:  # raw deflate without the zlib header, as httpx accepts
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.feed(data, limit)
+            raise httpx.DecodingError("invalid %s data: %s" % ("deflate" if self._deflate else "gzip", exc)) from None
+
+    def finish(self, limit: int) -> bytes:
+        if self._zlib is None:
+            return b""
+        try:
+            return self._zlib.flush(max(1, limit))
+        except zlib.error as exc:
+            raise httpx.DecodingError("invalid compressed data: %s" % exc) from None
+
+
+def _system_trust() -> Optional[ssl.SSLContext]:
+    """The system's CA directory (OpenSSL's hashed ``capath``), if it has one.
+
+    OpenSSL looks a certificate up there only when a handshake needs it, so
+    this costs about 1 ms where loading a whole bundle costs 20-50 ms on every
+    run; and it trusts what the host's administrator installed.
+    """
+    capath = ssl.get_default_verify_paths().capath
+    try:
+        if not capath or not any(_HASHED_CERT.match(name) for name in os.listdir(capath)):
+            return None
+        return ssl.create_default_context(capath=capath)
+    except (OSError, ssl.SSLError):
+        return None
+
+
+def _certificate_rejected(exc: BaseException) -> bool:
+    seen = 0
+    current: Optional[BaseException] = exc
+    while current is not None and seen < 10:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
+def _describe(exc: Exception) -> str:
+    text = str(exc).strip()
+    return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
