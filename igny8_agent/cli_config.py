@@ -1,0 +1,160 @@
+"""`igny8-agent config`: show or change a site's settings."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Optional
+
+import typer
+
+from igny8_agent.cli import JsonOpt, app, command, locate, print_json, with_site
+from igny8_agent.errors import ConfigError
+
+
+# -- config --------------------------------------------------------------------
+
+config_app = typer.Typer(
+    help="Show or change this site's settings: per-type sync and limits, the two "
+    "switches, backend options. Changes are sent with the next sync.",
+    no_args_is_help=True,
+)
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+@command
+@with_site(database=False)
+def config_show(
+    as_json: bool = JsonOpt,
+    where: Any = None,
+) -> None:
+    """Print the settings in force and where they come from."""
+    site = locate(where)
+    s = site.settings
+    data = {
+        "config_file": str(site.paths.config),
+        "exists": site.paths.config.exists(),
+        "wordpress": {"path": str(site.root or s.wordpress_path), "url": site.url or ""},
+        "backend": {"api_url": s.api_url, "site_id": s.site_id, "ca_bundle": s.ca_bundle,
+                    "timeout": s.timeout, "retry_budget": s.retry_budget},
+        "sync": {"plugin_connection_enabled": s.plugin_connection_enabled,
+                 "two_way_sync_enabled": s.two_way_sync_enabled},
+        "listing": {f"{verb}_{kind}": list(getattr(s.listing(kind), verb))
+                    for kind in ("post_types", "taxonomies") for verb in ("include", "exclude")},
+        "post_type": s.configured_types("post_types"),
+        "taxonomy": s.configured_types("taxonomies"),
+    }
+    if as_json:
+        print_json(data)
+        return
+    print(f"# {data['config_file']}{'' if data['exists'] else ' (not written yet: defaults)'}")
+    print(site.paths.config.read_text("utf-8") if data["exists"] else json.dumps(data, indent=2))
+
+
+@config_app.command("type")
+@command
+@with_site(database=False)
+def config_type(
+    slug: str = typer.Argument(..., help="A post type or taxonomy slug, e.g. product or product_cat."),
+    enable: Optional[bool] = typer.Option(None, "--enable/--disable", help="Sync this type's content or not."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="fetch_limit: how many items IGNY8 fetches."),
+    listing: Optional[str] = typer.Option(None, "--list", help="include: always list it; exclude: never list it; auto: as WordPress says."),
+    taxonomy: Optional[bool] = typer.Option(None, "--taxonomy/--post-type", help="Which kind the slug is (default: found in the site)."),
+    reset: bool = typer.Option(False, "--reset", help="Forget this type's own settings (back to defaults)."),
+    where: Any = None,
+) -> None:
+    """Change one post type's or taxonomy's settings."""
+    from igny8_agent.settings import TYPE_TABLE, edit_settings
+
+    if listing not in (None, "include", "exclude", "auto"):
+        raise typer.BadParameter("must be include, exclude or auto", param_hint="--list")
+    if enable is None and limit is None and listing is None and not reset:
+        raise typer.BadParameter("nothing to change: give --enable/--disable, --limit, --list or --reset")
+    site = locate(where)
+    kind = _kind_of(site, slug, taxonomy)
+    table = TYPE_TABLE[kind]
+    changes = []
+    if reset:
+        changes.append(((table, slug), None))
+    if enable is not None:
+        changes.append(((table, slug, "enabled"), enable))
+    if limit is not None:
+        changes.append(((table, slug, "fetch_limit"), limit))
+    if listing is not None:
+        current = site.settings.listing(kind)
+        include = [x for x in current.include if x != slug] + ([slug] if listing == "include" else [])
+        exclude = [x for x in current.exclude if x != slug] + ([slug] if listing == "exclude" else [])
+        changes.append((("listing", f"include_{kind}"), include))
+        changes.append((("listing", f"exclude_{kind}"), exclude))
+    settings = edit_settings(site.paths.config, changes)
+    now = settings.type_settings(kind, slug)
+    print(f"{kind[:-1].replace('_', ' ')} {slug}: {'enabled' if now.enabled else 'disabled'}, "
+          f"limit {now.fetch_limit} (sent with the next sync)")
+
+
+def _kind_of(site, slug: str, taxonomy: Optional[bool]) -> str:
+    if taxonomy is not None:
+        return "taxonomies" if taxonomy else "post_types"
+    facts = site.read_facts()
+    is_post_type = slug in facts.post_type_counts or slug in facts.registered.post_types
+    is_taxonomy = slug in facts.taxonomy_counts or slug in facts.registered.taxonomies
+    if is_post_type == is_taxonomy:
+        what = "both a post type and a taxonomy" if is_post_type else "not found on this site"
+        raise ConfigError(f"{slug} is {what}: say which with --post-type or --taxonomy")
+    return "post_types" if is_post_type else "taxonomies"
+
+
+@config_app.command("sync")
+@command
+@with_site(database=False)
+def config_sync(
+    enable: Optional[bool] = typer.Option(None, "--enable/--disable", help='"Enable Sync Operations" (plugin_connection_enabled).'),
+    two_way: Optional[bool] = typer.Option(None, "--two-way/--no-two-way", help='"Enable Two-Way Sync" (two_way_sync_enabled).'),
+    where: Any = None,
+) -> None:
+    """Set "Enable Sync Operations" and "Enable Two-Way Sync".
+
+    With sync operations disabled, the next sync tells IGNY8 once and later
+    syncs push nothing."""
+    from igny8_agent.settings import edit_settings
+
+    changes = []
+    if enable is not None:
+        changes.append((("sync", "plugin_connection_enabled"), enable))
+    if two_way is not None:
+        changes.append((("sync", "two_way_sync_enabled"), two_way))
+    if not changes:
+        raise typer.BadParameter("nothing to change: give --enable/--disable or --two-way/--no-two-way")
+    site = locate(where)
+    settings = edit_settings(site.paths.config, changes)
+    print(f"sync operations {'enabled' if settings.plugin_connection_enabled else 'disabled'}, "
+          f"two-way sync {'enabled' if settings.two_way_sync_enabled else 'disabled'} (sent with the next sync)")
+
+
+@config_app.command("backend")
+@command
+@with_site(database=False)
+def config_backend(
+    api_url: Optional[str] = typer.Option(None, "--api-url", help="IGNY8 API base URL."),
+    ca_bundle: Optional[str] = typer.Option(None, "--ca-bundle", help="CA bundle (PEM) for a private certificate authority; '' to remove."),
+    timeout: Optional[float] = typer.Option(None, "--timeout", min=0.1, help="Seconds for each request."),
+    retry_budget: Optional[float] = typer.Option(None, "--retry-budget", min=0, help="Seconds a run may spend retrying transient failures."),
+    where: Any = None,
+) -> None:
+    """Set how the agent talks to the backend."""
+    from igny8_agent.settings import edit_settings
+
+    changes = []
+    if api_url is not None:
+        changes.append((("backend", "api_url"), api_url.rstrip("/")))
+    if ca_bundle is not None:
+        changes.append((("backend", "ca_bundle"), ca_bundle or None))
+    if timeout is not None:
+        changes.append((("backend", "timeout"), timeout))
+    if retry_budget is not None:
+        changes.append((("backend", "retry_budget"), retry_budget))
+    if not changes:
+        raise typer.BadParameter("nothing to change")
+    site = locate(where)
+    edit_settings(site.paths.config, changes)
+    print(f"saved to {site.paths.config}")

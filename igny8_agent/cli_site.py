@@ -1,0 +1,324 @@
+"""Commands that read the site and talk to the backend: structure, connect,
+sync, status, disconnect."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, Optional
+
+import typer
+
+from igny8_agent.cli import ApiUrlOpt, JsonOpt, OutputFormat, app, command, exit_code_for, locate, print_json, with_site
+from igny8_agent.errors import ConfigError, Igny8Error
+from igny8_agent.status_view import visible  # stdlib only: fail() must never import at an interrupt
+
+
+@app.command()
+@command
+@with_site(database=True)
+def structure(
+    format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="table or json (default: table on a terminal, json otherwise)."),
+    leftovers: bool = typer.Option(False, "--leftovers", help="Also show leftovers: types found in the tables that no active plugin or theme registers (never synced unless put on the include list), and theme code that could not be read."),
+    where: Any = None,
+) -> None:
+    """Print the site's public post types and taxonomies with their counts.
+
+    Read straight from the database: no PHP runs and nothing is sent. The JSON
+    is the post_types / taxonomies part of the payload `sync` pushes; with
+    --leftovers it also has "leftovers" (kind -> slug -> count) and "notes"."""
+    fmt = format.value if format else ("table" if sys.stdout.isatty() else "json")
+    from igny8_agent import prefetch
+    from igny8_agent.site import locate_site
+    from igny8_agent.structure import build_structure
+
+    ahead = prefetch.take(where)
+    if ahead is not None:
+        site, facts = ahead
+    else:
+        site = locate_site(where)
+        facts = site.read_facts()
+    result = build_structure(facts, site.settings)
+    for warning in result.warnings:
+        print(f"igny8-agent: warning: {visible(warning)}", file=sys.stderr)
+    if fmt == "json":
+        body = result.content_types()
+        if leftovers:
+            body.update(leftovers=result.leftovers, notes=result.notes)
+        print_json(body)
+    else:
+        from igny8_agent import display
+
+        display.structure_table(result, leftovers=leftovers)
+
+
+# -- connect / sync / status / disconnect ----------------------------------------
+
+_KEY_SHAPE = "igny8_"
+
+
+def _read_api_key(from_stdin: bool) -> str:
+    """The key from stdin, IGNY8_API_KEY or a hidden prompt — never from argv."""
+    if from_stdin:
+        key = sys.stdin.readline().strip()
+    elif os.environ.get("IGNY8_API_KEY"):
+        key = os.environ["IGNY8_API_KEY"].strip()
+    elif sys.stdin.isatty():
+        key = typer.prompt("IGNY8 API key", hide_input=True).strip()
+    else:
+        raise ConfigError("no API key: pass it on standard input with --api-key-stdin, or set IGNY8_API_KEY")
+    if not key.startswith(_KEY_SHAPE) or not all(c.isalnum() or c in "-_" for c in key):
+        raise ConfigError("that does not look like an IGNY8 API key (they start with igny8_)")
+    return key
+
+
+def _refuse_key_in_argv(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        raise typer.BadParameter(
+            "a key on the command line is visible to every user of this host; "
+            "use --api-key-stdin, IGNY8_API_KEY or the prompt"
+        )
+    return value
+
+
+class Steps:
+    """Shows connect/sync steps: a spinner on a terminal, plain lines when asked, nothing under cron."""
+
+    def __init__(self, show: bool) -> None:
+        self.show = show
+        self.tty = show and sys.stderr.isatty()
+        self._status = None
+
+    def __call__(self, step: str) -> None:
+        if not self.show:
+            return
+        if self.tty:
+            from rich.console import Console
+
+            if self._status is None:
+                self._status = Console(stderr=True).status(step)
+                self._status.start()
+            else:
+                self._status.console.print(f"  [green]✓[/green] {self._last}")
+                self._status.update(step)
+        else:
+            print(f"igny8-agent: {step}", file=sys.stderr)
+        self._last = step
+
+    def done(self, ok: bool = True) -> None:
+        if self._status is not None:
+            mark = "[green]✓[/green]" if ok else "[red]✗[/red]"
+            self._status.console.print(f"  {mark} {self._last}")
+            self._status.stop()
+            self._status = None
+
+
+@app.command()
+@command
+@with_site(database=True)
+def connect(
+    api_key_stdin: bool = typer.Option(False, "--api-key-stdin", help="Read the API key from standard input (for automation)."),
+    api_key: Optional[str] = typer.Option(None, "--api-key", hidden=True, callback=_refuse_key_in_argv),
+    email: Optional[str] = typer.Option(None, "--email", help="Check that the key belongs to this account."),
+    site_id: Optional[int] = typer.Option(None, "--site-id", min=1, help="The IGNY8 site id (default: matched by the WordPress home URL)."),
+    api_url: Optional[str] = ApiUrlOpt,
+    as_json: bool = JsonOpt,
+    where: Any = None,
+) -> None:
+    """Connect this site to IGNY8 (once) and push its structure.
+
+    Validates the API key, stores it in the keyring, finds the site and its
+    integration (creating it if missing) and pushes the structure. Safe to
+    re-run: it updates the key and reuses the integration.
+
+    The key is asked for with hidden input, or read from --api-key-stdin or
+    IGNY8_API_KEY; it is never accepted as an argument."""
+    from igny8_agent import flow
+    from igny8_agent.settings import edit_settings
+
+    site = locate(where)
+    key = _read_api_key(api_key_stdin)
+    steps = Steps(show=not as_json)
+    try:
+        result = flow.connect(site, key, email=email, site_id=site_id, api_url=api_url, progress=steps)
+    except BaseException:
+        steps.done(ok=False)
+        raise
+    steps.done()
+    _remember_site(site, api_url or site.settings.api_url, site_id, edit_settings)
+    if as_json:
+        print_json(result.as_dict())
+        return
+    from igny8_agent import display
+
+    display.sync_summary(result, title="Connected & Ready")
+
+
+def _remember_site(site, api_url: str, site_id: Optional[int], edit_settings) -> None:
+    """Write the site's config file so cron can run `sync --config FILE`."""
+    changes = [(("wordpress", "path"), str(site.root) if site.root else "")]
+    if site.url:
+        changes.append((("wordpress", "url"), site.url))
+    changes.append((("backend", "api_url"), api_url.rstrip("/")))
+    if site_id:
+        changes.append((("backend", "site_id"), site_id))
+    edit_settings(site.paths.config, changes)
+
+
+@app.command()
+@command
+@with_site(database=True)
+def sync(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact payload and send nothing."),
+    wait: float = typer.Option(0.0, "--wait", min=0, help="If another sync of this site is running, wait up to this many seconds instead of exiting with code 7."),
+    as_json: bool = JsonOpt,
+    where: Any = None,
+) -> None:
+    """Push the structure to IGNY8 now ("Sync Now"; what cron runs daily).
+
+    On a terminal it shows progress; under cron it prints one line per run,
+    with details only on failure. Exit code 6 means a temporary failure that
+    the next run retries; 3 and 5 need an operator."""
+    from igny8_agent import flow
+
+    site = locate(where)
+    steps = Steps(show=sys.stderr.isatty() and not as_json and not dry_run)
+    try:
+        result = flow.sync(site, dry_run=dry_run, wait=wait, progress=steps)
+    except Igny8Error as exc:
+        steps.done(ok=False)
+        if sys.stderr.isatty() or as_json:
+            raise
+        # Under cron: the failure is the run's one line in the log.
+        _log_line(site, f"sync failed (exit {exit_code_for(exc)}): {exc}")
+        raise typer.Exit(exit_code_for(exc)) from None
+    steps.done()
+    if dry_run:
+        print_json(result.payload)
+    elif as_json:
+        print_json(result.as_dict())
+    elif result.action == "skipped":
+        print(f"igny8-agent: {result.message}")
+    elif sys.stdout.isatty():
+        from igny8_agent import display
+
+        display.sync_summary(result, title="Structure pushed")
+    else:
+        _log_line(site, "sync ok: " + _counts_line(result))
+
+
+def _counts_line(result) -> str:
+    parts = [f"site {result.site_id}", f"integration {result.integration_id}"]
+    for kind, counts in result.counts.items():
+        parts.append(f"{kind} " + ",".join(f"{slug}={n}" for slug, n in counts.items()))
+    parts.append(f"{result.seconds:.2f}s")
+    return "; ".join(parts)
+
+
+def _log_line(site, text: str) -> None:
+    """The one line a cron run leaves in its log: time, site, outcome."""
+    from igny8_agent.state import utc_now
+
+    stream = sys.stdout if text.startswith("sync ok") else sys.stderr
+    print(f"{utc_now()} igny8-agent[{site.paths.name}] {visible(text)}", file=stream)
+
+
+@app.command()
+@command
+@with_site(database=True)
+def status(
+    as_json: bool = JsonOpt,
+    local_only: bool = typer.Option(False, "--local", help="Only the local part; do not contact the backend."),
+    where: Any = None,
+) -> None:
+    """Show the connection, the last sync and what IGNY8 holds.
+
+    Local part: connection, account, site, key storage, last attempt/success/
+    error, schedule. Remote part: the table the IGNY8 frontend shows
+    (total · synced · enabled · limit) and the last structure fetch.
+
+    Exit code 0 when the backend answered, 6 when it could not be reached,
+    5 when it refused the key, 3 when the site is not connected."""
+    from igny8_agent import flow
+    from igny8_agent.keystore import KeyStore, key_override
+    from igny8_agent.state import load_state
+
+    site = locate(where)
+    state = load_state(site.paths.state)
+    keystore = KeyStore()
+    override = key_override()
+    local = _local_status(site, state, keystore, override)
+    remote = None
+    if state.connected and not local_only:
+        # status answers quickly: a few seconds of retrying at most
+        remote = flow.remote_status(site, state, keystore, budget=min(5.0, site.settings.retry_budget))
+    if as_json:
+        print_json({"local": local, "remote": (remote.content_types if remote else None),
+                    "remote_error": (remote.error if remote and remote.error else None)})
+    else:
+        from igny8_agent import status_view
+
+        sys.stdout.write(status_view.render(local, remote))
+    if not state.connected:
+        raise typer.Exit(exit_code_for(ConfigError("")))
+    if remote is not None and remote.error_kind is not None:
+        raise typer.Exit(exit_code_for(remote.error_kind))
+
+
+def _local_status(site, state, keystore, override) -> dict:
+    from igny8_agent import schedule
+
+    try:
+        installed = schedule.show(site.paths.name)
+    except Igny8Error:
+        installed = None
+    if not state.connected:
+        connection = "Not connected"
+    elif state.last_outcome() == "error":
+        connection = "Connected — last sync failed"
+    elif state.last_outcome() == "success":
+        connection = "Connected & Ready"
+    else:
+        connection = "Connected"
+    return {
+        "connection": connection,
+        "account": state.account_email,
+        "account_name": state.account_name,
+        "site_id": state.site_id,
+        "site_url": state.site_url,
+        "integration_id": state.integration_id,
+        "backend": state.api_url or site.settings.api_url,
+        "key_storage": (override[1] if override else keystore.backend_name) if state.connected or override else None,
+        "last_attempt": state.last_attempt or None,
+        "last_success": state.last_success or None,
+        "last_structure_fetch": state.last_structure_fetch or None,
+        "last_error": state.last_error or None,
+        "schedule": installed.description if installed else None,
+        "config": str(site.paths.config),
+        "state": str(site.paths.state),
+        "sync_enabled": site.settings.plugin_connection_enabled,
+        "two_way_sync_enabled": site.settings.two_way_sync_enabled,
+    }
+
+
+@app.command()
+@command
+@with_site(database=False)
+def disconnect(
+    as_json: bool = JsonOpt,
+    where: Any = None,
+) -> None:
+    """Forget this site's API key and connection state.
+
+    The key is removed from the keyring and the state file deleted; the config
+    file (your per-type choices) is kept."""
+    from igny8_agent import flow
+
+    site = locate(where)
+    outcome = flow.disconnect(site)
+    if as_json:
+        print_json(outcome)
+    elif outcome["removed_key"] or outcome["removed_state"]:
+        print("Disconnected: the API key and the connection state were removed.")
+    else:
+        print("This site was not connected; nothing to remove.")
