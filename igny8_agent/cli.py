@@ -59,7 +59,7 @@ app = typer.Typer(
         "7 another sync is running, 130 interrupted. See the README."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -156,6 +156,8 @@ def with_site(database: bool) -> Callable[[Callable[..., Any]], Callable[..., An
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"
+    csv = "csv"
+    yaml = "yaml"
 
 
 # -- global options ------------------------------------------------------------
@@ -170,7 +172,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug output on stderr (the API key is redacted)."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
     global VERBOSE
     if verbose:
@@ -212,6 +214,35 @@ def _load_commands() -> None:
         importlib.import_module(f"igny8_agent.{name}")
 
 
+_GLOBAL_FLAGS = ("-v", "--verbose")
+_SITE_OPTIONS = ("--path", "--url", "--config")  # options with a value that every command takes
+
+
+def wp_cli_order(argv: List[str]) -> List[str]:
+    """Global options before or after the command, as WP-CLI takes them:
+    ``igny8-agent --path X structure`` and ``igny8-agent sync -v`` work. Site
+    options given before the command go after it; ``-v`` goes before it."""
+    front: List[str] = []
+    moved: List[str] = []
+    i = 0
+    while i < len(argv) and argv[i].startswith("-") and argv[i] != "--":
+        arg = argv[i]
+        if arg.split("=", 1)[0] in _SITE_OPTIONS and ("=" in arg or i + 1 < len(argv)):
+            taken = 1 if "=" in arg else 2
+            moved += argv[i:i + taken]
+            i += taken
+        else:
+            front.append(arg)
+            i += 1
+    rest: List[str] = []
+    for j, arg in enumerate(argv[i:]):
+        if arg == "--":
+            rest += argv[i + j:]
+            break
+        (front if arg in _GLOBAL_FLAGS else rest).append(arg)
+    return front + rest + moved
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     """Console-script entry point."""
     import signal
@@ -221,7 +252,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     process.handle_signals({signal.SIGTERM: _on_sigterm, signal.SIGINT: signal.default_int_handler})
     try:
         _load_commands()
-        app(args=argv, prog_name="igny8-agent")
+        app(args=wp_cli_order(list(sys.argv[1:] if argv is None else argv)), prog_name="igny8-agent")
     except (KeyboardInterrupt, Interrupted):  # during parsing, before a command runs
         print("igny8-agent: interrupted", file=sys.stderr)
         sys.exit(130)

@@ -18,7 +18,7 @@ from igny8_agent.status_view import visible  # stdlib only: fail() must never im
 @command
 @with_site(database=True)
 def structure(
-    format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="table or json (default: table on a terminal, json otherwise)."),
+    format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="table, json, csv or yaml (default: table on a terminal, json otherwise)."),
     leftovers: bool = typer.Option(False, "--leftovers", help="Also show leftovers: types found in the tables that no active plugin or theme registers (never synced unless put on the include list), and theme code that could not be read."),
     where: Any = None,
 ) -> None:
@@ -41,11 +41,20 @@ def structure(
     result = build_structure(facts, site.settings)
     for warning in result.warnings:
         print(f"igny8-agent: warning: {visible(warning)}", file=sys.stderr)
-    if fmt == "json":
+    if fmt in ("json", "yaml"):
         body = result.content_types()
         if leftovers:
             body.update(leftovers=result.leftovers, notes=result.notes)
-        print_json(body)
+        if fmt == "json":
+            print_json(body)
+        else:
+            from igny8_agent.formats import to_yaml
+
+            sys.stdout.write(to_yaml(body))
+    elif fmt == "csv":
+        from igny8_agent.formats import structure_csv
+
+        sys.stdout.write(structure_csv(result, leftovers=leftovers))
     else:
         from igny8_agent import display
 
