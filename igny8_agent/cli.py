@@ -212,6 +212,9 @@ def _load_commands() -> None:
 
     for name in ("cli_site", "cli_config", "cli_schedule"):
         importlib.import_module(f"igny8_agent.{name}")
+    from igny8_agent.cli_examples import add_examples
+
+    add_examples(app)
 
 
 _GLOBAL_FLAGS = ("-v", "--verbose")

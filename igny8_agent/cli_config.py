@@ -60,10 +60,13 @@ def config_type(
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="fetch_limit: how many items IGNY8 fetches."),
     listing: Optional[str] = typer.Option(None, "--list", help="include: always list it; exclude: never list it; auto: as WordPress says."),
     taxonomy: Optional[bool] = typer.Option(None, "--taxonomy/--post-type", help="Which kind the slug is (default: found in the site)."),
-    reset: bool = typer.Option(False, "--reset", help="Forget this type's own settings (back to defaults)."),
+    reset: bool = typer.Option(False, "--reset", help="Forget everything about this type: its own settings and its place on the include/exclude list (back to what WordPress says and the defaults)."),
     where: Any = None,
 ) -> None:
-    """Change one post type's or taxonomy's settings."""
+    """Change one post type's or taxonomy's settings.
+
+    Prints what the next sync will do with the type: excluded from the sync,
+    included even if not public, and enabled/disabled with its limit."""
     from igny8_agent.settings import TYPE_TABLE, edit_settings
 
     if listing not in (None, "include", "exclude", "auto"):
@@ -80,16 +83,29 @@ def config_type(
         changes.append(((table, slug, "enabled"), enable))
     if limit is not None:
         changes.append(((table, slug, "fetch_limit"), limit))
-    if listing is not None:
+    if listing is not None or reset:
         current = site.settings.listing(kind)
         include = [x for x in current.include if x != slug] + ([slug] if listing == "include" else [])
         exclude = [x for x in current.exclude if x != slug] + ([slug] if listing == "exclude" else [])
         changes.append((("listing", f"include_{kind}"), include))
         changes.append((("listing", f"exclude_{kind}"), exclude))
     settings = edit_settings(site.paths.config, changes)
+    print(f"{_kind_name(kind)} {slug}: {_type_outcome(settings, kind, slug)}")
+
+
+def _kind_name(kind: str) -> str:
+    """"post type" / "taxonomy", as a kind is printed."""
+    return {"post_types": "post type", "taxonomies": "taxonomy"}[kind]
+
+
+def _type_outcome(settings, kind: str, slug: str) -> str:
+    """What the next sync does with the type, as the settings now say."""
+    listing = settings.listing(kind)
+    if slug in listing.exclude:
+        return "excluded from the sync (sent with the next sync; --list auto or --reset undoes it)"
     now = settings.type_settings(kind, slug)
-    print(f"{kind[:-1].replace('_', ' ')} {slug}: {'enabled' if now.enabled else 'disabled'}, "
-          f"limit {now.fetch_limit} (sent with the next sync)")
+    state = f"{'enabled' if now.enabled else 'disabled'}, limit {now.fetch_limit} (sent with the next sync)"
+    return f"included even if not public, {state}" if slug in listing.include else state
 
 
 def _kind_of(site, slug: str, taxonomy: Optional[bool]) -> str:
@@ -141,12 +157,19 @@ def config_backend(
     retry_budget: Optional[float] = typer.Option(None, "--retry-budget", min=0, help="Seconds a run may spend retrying transient failures."),
     where: Any = None,
 ) -> None:
-    """Set how the agent talks to the backend."""
+    """Set how the agent talks to the backend.
+
+    --api-url must be https:// (plain http only for loopback). A site
+    connected to another backend is moved with `igny8-agent connect --api-url
+    URL`, never here: its key and ids belong to the backend it is connected to."""
     from igny8_agent.settings import edit_settings
 
     changes = []
     if api_url is not None:
-        changes.append((("backend", "api_url"), api_url.rstrip("/")))
+        from igny8_agent.transport import parse_api_url
+
+        api_url = parse_api_url(api_url)[0]
+        changes.append((("backend", "api_url"), api_url))
     if ca_bundle is not None:
         changes.append((("backend", "ca_bundle"), ca_bundle or None))
     if timeout is not None:
@@ -156,5 +179,13 @@ def config_backend(
     if not changes:
         raise typer.BadParameter("nothing to change")
     site = locate(where)
+    if api_url is not None:
+        from igny8_agent.state import load_state
+
+        state = load_state(site.paths.state)
+        connected = state.api_url.strip().rstrip("/")
+        if state.connected and connected and connected != api_url:
+            raise ConfigError(f"this site is connected to {connected}; "
+                              f"run `igny8-agent connect --api-url {api_url}` to move it")
     edit_settings(site.paths.config, changes)
     print(f"saved to {site.paths.config}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -23,7 +24,7 @@ app.add_typer(schedule_app, name="schedule")
 
 
 def _schedule_args(site, user: Optional[str]):
-    import getpass
+    import pwd
     import shutil
 
     beside = Path(sys.executable).parent / "igny8-agent"
@@ -34,7 +35,7 @@ def _schedule_args(site, user: Optional[str]):
         site_name=site.paths.name,
         config=site.paths.config,
         agent=agent,
-        user=user or getpass.getuser(),
+        user=user or pwd.getpwuid(os.geteuid()).pw_name,  # not $USER: sudo and su may keep it
         lock=site.paths.lock,
         log=site.paths.log,
     )
@@ -48,16 +49,42 @@ def schedule_install(
     user: Optional[str] = typer.Option(None, "--user", help="The user the job runs as (default: you)."),
     where: Any = None,
 ) -> None:
-    """Install the daily job for this site."""
-    from igny8_agent import schedule
+    """Install the daily job for this site.
+
+    As root: a systemd timer or an /etc/cron.d job (with a logrotate file for
+    its log). As another user: an entry in your own crontab. The job's user
+    must be able to read wp-config.php, the config and key files and write
+    the state directory; otherwise nothing is written (exit 3)."""
+    from igny8_agent import schedule, schedule_users
 
     site = locate(where)
     if not site.paths.config.exists():
         raise ConfigError("this site has no config file yet: run `igny8-agent connect` first")
-    installed = schedule.install(kind=kind, **_schedule_args(site, user))
+    args = _schedule_args(site, user)
+    own_crontab = os.geteuid() != 0
+    if own_crontab and kind == schedule.SYSTEMD:
+        raise ConfigError("a systemd timer needs root: run `sudo igny8-agent schedule install`, or use --kind cron for your own crontab")
+    if kind is not None and kind not in schedule.KINDS:
+        raise ConfigError(f"unknown schedule kind {kind!r}: use systemd or cron")
+    kind = kind or schedule.detect_kind()
+    if not own_crontab and kind == schedule.SYSTEMD and schedule.detect_kind() != schedule.SYSTEMD:
+        raise ConfigError("systemd is not running on this host (no /run/systemd/system): use `--kind cron`; nothing was written")
+    state_dir = args["lock"].parent
+    schedule_users.check(args["user"], schedule_users.needs(
+        args["config"], site.wp_config, state_dir, args["agent"], args["site_name"]))
+    if own_crontab:
+        from igny8_agent import schedule_crontab
+
+        installed = schedule_crontab.install(**args)
+    else:
+        installed = schedule.install(kind=kind, require_systemd=True, **args)
     print(f"installed: {installed.description}")
     for written in installed.files:
         print(f"  {written}")
+    if installed.kind == schedule.SYSTEMD:
+        print(f"output: the journal (journalctl -u igny8-agent@{args['site_name']}.service)")
+    else:
+        print(f"output: failures are mailed by cron and appended to {args['log']} (rotated weekly, 4 kept)")
 
 
 @schedule_app.command("remove")
@@ -66,7 +93,7 @@ def schedule_install(
 def schedule_remove(
     where: Any = None,
 ) -> None:
-    """Remove this site's daily job."""
+    """Remove this site's daily job, of every kind installed (none is fine)."""
     from igny8_agent import schedule
 
     site = locate(where)
@@ -80,7 +107,7 @@ def schedule_remove(
 def schedule_show(
     where: Any = None,
 ) -> None:
-    """Show this site's daily job, if any."""
+    """Show this site's daily job(s), if any."""
     from igny8_agent import schedule
 
     site = locate(where)

@@ -121,6 +121,37 @@ class Steps:
             self._status.stop()
             self._status = None
 
+    def note(self, text: str) -> None:
+        """A line about the run (what a retry waits for), above the spinner if one runs."""
+        if self._status is not None:
+            self._status.console.print(f"  {visible(text)}", markup=False, highlight=False, soft_wrap=True)
+        else:
+            print(f"igny8-agent: {visible(text)}", file=sys.stderr, flush=True)
+
+
+def _notices(steps: Optional[Steps] = None, quiet: bool = False):
+    """Where a retry says what it waits for: stderr on a terminal; under cron
+    (or with --quiet) nowhere."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    return (steps or Steps(show=False)).note
+
+
+def _sync_then(site) -> str:
+    """How a sync's spent retry budget's message ends: a run by cron, a timer
+    or a script (no terminal) is run again; on a terminal, the next run is
+    the site's installed schedule, if there is one."""
+    from igny8_agent import flow, schedule
+    from igny8_agent.transport import NEXT_RUN
+
+    if not sys.stderr.isatty():
+        return NEXT_RUN
+    try:
+        installed = schedule.show(site.paths.name)
+    except Igny8Error:
+        installed = None
+    return "the next scheduled run will retry" if installed else flow.again_later("sync")
+
 
 @app.command()
 @command
@@ -149,7 +180,8 @@ def connect(
     key = _read_api_key(api_key_stdin)
     steps = Steps(show=not as_json)
     try:
-        result = flow.connect(site, key, email=email, site_id=site_id, api_url=api_url, progress=steps)
+        result = flow.connect(site, key, email=email, site_id=site_id, api_url=api_url, progress=steps,
+                              notify=_notices(steps))
     except BaseException:
         steps.done(ok=False)
         raise
@@ -180,6 +212,7 @@ def _remember_site(site, api_url: str, site_id: Optional[int], edit_settings) ->
 def sync(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact payload and send nothing."),
     wait: float = typer.Option(0.0, "--wait", min=0, help="If another sync of this site is running, wait up to this many seconds instead of exiting with code 7."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success, only the one-line error on failure (for cron: a good day mails nobody). Exit codes are unchanged."),
     as_json: bool = JsonOpt,
     where: Any = None,
 ) -> None:
@@ -191,17 +224,20 @@ def sync(
     from igny8_agent import flow
 
     site = locate(where)
-    steps = Steps(show=sys.stderr.isatty() and not as_json and not dry_run)
+    steps = Steps(show=sys.stderr.isatty() and not as_json and not dry_run and not quiet)
     try:
-        result = flow.sync(site, dry_run=dry_run, wait=wait, progress=steps)
+        result = flow.sync(site, dry_run=dry_run, wait=wait, progress=steps,
+                           then=_sync_then(site), notify=_notices(steps, quiet))
     except Igny8Error as exc:
         steps.done(ok=False)
-        if sys.stderr.isatty() or as_json:
+        if (sys.stderr.isatty() and not quiet) or as_json:
             raise
         # Under cron: the failure is the run's one line in the log.
         _log_line(site, f"sync failed (exit {exit_code_for(exc)}): {exc}")
         raise typer.Exit(exit_code_for(exc)) from None
     steps.done()
+    if quiet and not dry_run and not as_json:
+        return
     if dry_run:
         print_json(result.payload)
     elif as_json:
@@ -238,6 +274,8 @@ def _log_line(site, text: str) -> None:
 def status(
     as_json: bool = JsonOpt,
     local_only: bool = typer.Option(False, "--local", help="Only the local part; do not contact the backend."),
+    check: bool = typer.Option(False, "--check", help="For monitoring (Nagios, Icinga, Zabbix, Sensu): one line 'IGNY8 OK|WARNING|CRITICAL|UNKNOWN - ... | age=<s>s;<warn>;;0' from the local state only (no backend call); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."),
+    max_age: Optional[float] = typer.Option(None, "--max-age", metavar="HOURS", help="With --check: WARNING when the last successful sync is older than this many hours (default 36)."),
     where: Any = None,
 ) -> None:
     """Show the connection, the last sync and what IGNY8 holds.
@@ -246,8 +284,21 @@ def status(
     error, schedule. Remote part: the table the IGNY8 frontend shows
     (total · synced · enabled · limit) and the last structure fetch.
 
-    Exit code 0 when the backend answered, 6 when it could not be reached,
-    5 when it refused the key, 3 when the site is not connected."""
+    Exit codes: 0 the status was shown (also when the last sync failed, or
+    with --local); 3 the site is not connected or its key is missing from the
+    keyring (or a configuration error); 5 the backend refused the key or no
+    longer knows the integration; 6 the backend could not be reached
+    (temporary). For monitoring use --check, whose exit codes replace these:
+    0 OK, 1 WARNING (last success older than --max-age), 2 CRITICAL (last
+    sync failed, key refused, not connected), 3 UNKNOWN (state unreadable)."""
+    if max_age is not None and not check:
+        raise typer.BadParameter("--max-age goes with --check", param_hint="--max-age")
+    if check:
+        from igny8_agent.status_view import run_check
+
+        code, line = run_check(lambda: locate(where), as_json, max_age)
+        print(line)
+        raise typer.Exit(code)
     from igny8_agent import flow
     from igny8_agent.keystore import KeyStore, key_override
     from igny8_agent.state import load_state
@@ -260,7 +311,8 @@ def status(
     remote = None
     if state.connected and not local_only:
         # status answers quickly: a few seconds of retrying at most
-        remote = flow.remote_status(site, state, keystore, budget=min(5.0, site.settings.retry_budget))
+        remote = flow.remote_status(site, state, keystore, budget=min(5.0, site.settings.retry_budget),
+                                    notify=_notices())
     if as_json:
         print_json({"local": local, "remote": (remote.content_types if remote else None),
                     "remote_error": (remote.error if remote and remote.error else None)})
@@ -283,6 +335,8 @@ def _local_status(site, state, keystore, override) -> dict:
         installed = None
     if not state.connected:
         connection = "Not connected"
+    elif state.api_url and state.api_url.rstrip("/") != site.settings.api_url.strip().rstrip("/"):
+        connection = f"Not connected to the configured backend {site.settings.api_url} (connected to {state.api_url})"
     elif state.last_outcome() == "error":
         connection = "Connected — last sync failed"
     elif state.last_outcome() == "success":

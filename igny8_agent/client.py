@@ -27,7 +27,7 @@ from igny8_agent.errors import (
     IntegrationMissing,
     TransientError,
 )
-from igny8_agent.transport import Reply, Transport, origin_of, resolve, retry_after
+from igny8_agent.transport import NEXT_RUN, Reply, Transport, origin_of, resolve, retry_after
 
 log = logging.getLogger("igny8_agent.client")
 
@@ -55,10 +55,16 @@ class BackendClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         transport: Optional[httpx.BaseTransport] = None,
+        fail_fast: bool = False,
+        then: str = NEXT_RUN,
+        notify: Optional[Callable[[str], None]] = None,
     ) -> None:
+        """``fail_fast``, ``then`` (what a spent retry budget's message ends
+        with) and ``notify`` (told of each wait): see ``transport.Transport``."""
         self._net = Transport(
             api_url, api_key, timeout=timeout, ca_bundle=ca_bundle, retry_budget=retry_budget,
             max_response_bytes=max_response_bytes, sleep=sleep, clock=clock, transport=transport,
+            fail_fast=fail_fast, then=then, notify=notify,
         )
         self._base, self._origin = self._net.base, self._net.origin
         self._error = self._net.error
@@ -306,11 +312,10 @@ class BackendClient:
             )
         if status in REDIRECT_STATUSES:
             detail = "a redirect without a Location"
-        return self._error(
-            BackendError,
-            "unexpected response %d from %s: %s" % (status, path, detail or reply.reason or status_text),
-            status=status,
-        )
+        message = "unexpected response %d from %s: %s" % (status, path, detail or reply.reason or status_text)
+        if status == 404 and not httpx.URL(self._base).path.rstrip("/").endswith("/api/v1"):
+            message = message.rstrip(".") + "; check --api-url: the API URL usually ends in /api/v1"
+        return self._error(BackendError, message, status=status)
 
     # -- URLs ---------------------------------------------------------------------------
 

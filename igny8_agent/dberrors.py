@@ -9,6 +9,7 @@ table the user may not read (:class:`AccessDenied`, never fine).
 
 from __future__ import annotations
 
+import errno
 import re
 import socket
 import ssl
@@ -19,7 +20,8 @@ from igny8_agent.errors import DatabaseError
 CA_SOURCES = "MYSQL_SSL_CA in wp-config.php, IGNY8_DB_SSL_CA or [database] ssl_ca"
 VERIFY_OFF = "IGNY8_DB_SSL_VERIFY=0 or [database] ssl_verify = false"
 
-ACCESS_DENIED = (1044, 1045, 1698)
+DATABASE_ACCESS_DENIED = 1044  # logged in, but no grant on the database (or it does not exist)
+ACCESS_DENIED = (1045, 1698)  # the login itself: user name or password
 UNKNOWN_DATABASE = 1049
 NO_SUCH_TABLE = 1146
 TABLE_ACCESS_DENIED = (1142, 1143)  # SELECT denied on a table / on a column
@@ -53,7 +55,10 @@ def explain(exc: Exception, settings: Any, connecting: bool, account: Callable[[
             f"the database server at {s.where()} failed TLS verification ({problem}); nothing was sent."
             f" Give its CA with {CA_SOURCES}, or switch verification off with {VERIFY_OFF}"
         )
-    if any(isinstance(e, (socket.timeout, TimeoutError)) for e in _chain(exc)):
+    timeouts = [e for e in _chain(exc) if isinstance(e, (socket.timeout, TimeoutError))]
+    if timeouts:
+        if connecting and any(getattr(e, "errno", None) == errno.ETIMEDOUT for e in timeouts):
+            return _unreachable(s)
         return out_of_time(s, connecting)
     if code in TABLE_ACCESS_DENIED:
         return _access_denied(detail, s.name, account())
@@ -62,13 +67,15 @@ def explain(exc: Exception, settings: Any, connecting: bool, account: Callable[[
             f"the database server at {s.where()} does not offer TLS, which this site's configuration asks for"
             " (MYSQL_CLIENT_FLAGS in wp-config.php, or a database CA)"
         )
+    if code == DATABASE_ACCESS_DENIED:
+        return _no_database_grant(detail, s)
     if code in ACCESS_DENIED:
         return DatabaseError(
-            f"access denied for database user {s.user!r} at {s.where()}"
+            f"access denied for database user {s.user!r} at {s.where()}: wrong user name or password"
             " (check DB_USER / DB_PASSWORD in wp-config.php)"
         )
     if code == UNKNOWN_DATABASE:
-        return DatabaseError(f"database {s.name!r} does not exist on {s.where()} (check DB_NAME)")
+        return DatabaseError(f"database {s.name!r} does not exist on {s.where()} (check DB_NAME in wp-config.php)")
     if code in CANNOT_CONNECT:
         return DatabaseError(
             f"cannot connect to the WordPress database at {s.where()} (is MySQL/MariaDB running? check DB_HOST)"
@@ -87,15 +94,42 @@ def explain(exc: Exception, settings: Any, connecting: bool, account: Callable[[
 
 def out_of_time(s: Any, connecting: bool) -> DatabaseError:
     """The server did not answer in time: while connecting (the connect
-    timeout), or within the budget of the whole session."""
+    timeout or, when smaller, the run's budget), or within the budget of the
+    whole session. The message names the limit that applied and its setting."""
     if connecting:
+        if s.connect_timeout <= s.read_timeout:
+            limit = f"{s.connect_timeout:g} s while connecting (the connect timeout: IGNY8_DB_CONNECT_TIMEOUT or [database] connect_timeout)"
+        else:
+            limit = f"{s.read_timeout:g} s while connecting (the run's database time budget: IGNY8_DB_TIMEOUT or [database] timeout)"
         return DatabaseError(
-            f"the database server at {s.where()} did not answer within {min(s.connect_timeout, s.read_timeout):g} s"
-            " while connecting (server paused or overloaded, or not MySQL/MariaDB? check DB_HOST)"
+            f"the database server at {s.where()} did not answer within {limit};"
+            " server paused or overloaded, or not MySQL/MariaDB? check DB_HOST"
         )
     return DatabaseError(
         f"the WordPress database at {s.where()} did not answer within {s.read_timeout:g} s, the time allowed"
-        " for all of this run's database work (server paused or overloaded); nothing was changed"
+        " for all of this run's database work (IGNY8_DB_TIMEOUT or [database] timeout;"
+        " server paused or overloaded); nothing was changed"
+    )
+
+
+def _unreachable(s: Any) -> DatabaseError:
+    """The system gave up connecting (ETIMEDOUT) before the agent's own limit."""
+    return DatabaseError(
+        f"cannot reach the database server at {s.where()}: the system's TCP connect timed out"
+        f" before the agent's {min(s.connect_timeout, s.read_timeout):g} s limit"
+        " (host down or unreachable, or a firewall dropping the connection? check DB_HOST)"
+    )
+
+
+def _no_database_grant(detail: str, s: Any) -> DatabaseError:
+    """1044: the login worked, the database did not. To a user without a
+    grant, the server says the same for a database that does not exist."""
+    found = re.search(r"for user\s+('(?:[^']|'')*'@'(?:[^']|'')*')", detail)
+    account = found.group(1) if found else "'{}'@'%'".format(s.user.replace("'", "''"))
+    database = s.name.replace("`", "``")
+    return DatabaseError(
+        f"database user {account} may not use database {s.name!r} on {s.where()}: if DB_NAME is right,"
+        f" the user needs GRANT SELECT ON `{database}`.* TO {account}; otherwise check DB_NAME in wp-config.php"
     )
 
 

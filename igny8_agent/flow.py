@@ -25,6 +25,7 @@ from igny8_agent.errors import (
 )
 from igny8_agent.keystore import KeyStore, entry_name, key_override
 from igny8_agent.site import Site
+from igny8_agent.transport import NEXT_RUN
 from igny8_agent.state import RunLock, State, load_state, save_state, utc_now
 from igny8_agent.structure import KINDS, Structure, build_payload, build_structure
 from igny8_agent.urls import same_site
@@ -69,7 +70,11 @@ class SyncResult:
         return out
 
 
-def make_client(site: Site, api_key: str, api_url: Optional[str] = None, retry_budget: Optional[float] = None) -> BackendClient:
+def make_client(site: Site, api_key: str, api_url: Optional[str] = None, retry_budget: Optional[float] = None,
+                *, fail_fast: bool = False, then: str = NEXT_RUN, notify: Optional[Progress] = None) -> BackendClient:
+    """The run's client. ``fail_fast`` for commands someone waits for: an
+    unreachable backend is not retried; ``then`` ends the message of a spent
+    retry budget; ``notify`` hears of each wait."""
     s = site.settings
     return BackendClient(
         api_url or s.api_url,
@@ -77,7 +82,27 @@ def make_client(site: Site, api_key: str, api_url: Optional[str] = None, retry_b
         timeout=s.timeout,
         ca_bundle=s.ca_bundle or None,
         retry_budget=s.retry_budget if retry_budget is None else retry_budget,
+        fail_fast=fail_fast,
+        then=then,
+        notify=notify,
     )
+
+
+def again_later(command: str) -> str:
+    """How a spent retry budget's message ends where no scheduled run follows."""
+    return f"run `igny8-agent {command}` again later"
+
+
+def check_backend(site: Site, state: State) -> None:
+    """The connected backend must be the configured one: the key and the site
+    and integration ids belong to it. Never talk to another silently."""
+    configured = site.settings.api_url.strip().rstrip("/")
+    connected = state.api_url.strip().rstrip("/")
+    if connected and configured != connected:
+        raise NotConnectedError(
+            f"this site is not connected to {configured} (the configured API URL) but to {connected}: "
+            f"run `igny8-agent connect --api-url {configured}` to move it there"
+        )
 
 
 def counts_of(structure: Structure) -> Dict[str, Dict[str, int]]:
@@ -96,23 +121,28 @@ def connect(
     api_url: Optional[str] = None,
     keystore: Optional[KeyStore] = None,
     progress: Progress = _quiet,
+    notify: Optional[Progress] = None,
 ) -> SyncResult:
+    """``notify`` hears what a retry waits for."""
     started = time.monotonic()
-    url = (api_url or site.settings.api_url).rstrip("/")
+    url = (api_url or site.settings.api_url).strip().rstrip("/")
     keystore = keystore or KeyStore()
+    # The site first: a --url matching no subsite stops here, before any file
+    # (lock, state, key) is made under its name. (No step line: the steps an
+    # operator sees are the backend's, as the plugin showed them.)
+    facts = site.read_facts()
     with RunLock(site.paths.lock, also=_other_files(site)):
         state = load_state(site.paths.state)
-        with make_client(site, api_key, url) as client:
+        with make_client(site, api_key, url, fail_fast=True, then=again_later("connect"), notify=notify) as client:
             progress("Authenticating…")
             me = client.me()
             if email and str(me.get("email", "")).strip().lower() != email.strip().lower():
                 raise AuthError("Failed to connect: this API key belongs to another account")
+            site_record = resolve_site(client, site_id or site.settings.site_id, facts.home, facts.siteurl)
+            # "Connected" only once the backend knows this site: the key is kept for it.
             entry = entry_name(url, site.paths.name)
             keystore.set(entry, api_key)
             progress("Connected")
-
-            facts = site.read_facts()
-            site_record = resolve_site(client, site_id or site.settings.site_id, facts.home, facts.siteurl)
             structure = build_structure(facts, site.settings)
 
             if state.site_id != int(site_record["id"]) or state.api_url != url:
@@ -227,7 +257,11 @@ def sync(
     wait: float = 0.0,
     keystore: Optional[KeyStore] = None,
     progress: Progress = _quiet,
+    then: str = NEXT_RUN,
+    notify: Optional[Progress] = None,
 ) -> SyncResult:
+    """``then`` ends the message of a spent retry budget (the next scheduled
+    run, or what to do); ``notify`` hears what a retry waits for."""
     started = time.monotonic()
     if dry_run:
         progress("Reading the WordPress database…")
@@ -245,6 +279,7 @@ def sync(
         state = load_state(site.paths.state)
         if not state.connected:
             raise NotConnectedError("this site is not connected yet: run `igny8-agent connect` first")
+        check_backend(site, state)
         api_key = load_api_key(state, keystore)
         settings = site.settings
         if not settings.plugin_connection_enabled and state.pushed_connection_enabled is False:
@@ -269,7 +304,7 @@ def sync(
             raise
 
         progress("Structure syncing…")
-        with make_client(site, api_key, state.api_url) as client:
+        with make_client(site, api_key, site.settings.api_url, then=then, notify=notify) as client:
             result = _push(client, site, state, structure)
     result.seconds = time.monotonic() - started
     return result
@@ -311,13 +346,16 @@ class RemoteStatus:
     error_kind: Optional[BaseException] = None
 
 
-def remote_status(site: Site, state: State, keystore: Optional[KeyStore] = None, budget: float = 5.0) -> RemoteStatus:
+def remote_status(site: Site, state: State, keystore: Optional[KeyStore] = None, budget: float = 5.0,
+                  notify: Optional[Progress] = None) -> RemoteStatus:
     """What the backend holds (the IGNY8 frontend's Content Types table)."""
     if not state.connected or state.integration_id is None:
         return RemoteStatus(error="not connected")
     try:
+        check_backend(site, state)
         api_key = load_api_key(state, keystore)
-        with make_client(site, api_key, state.api_url, retry_budget=budget) as client:
+        with make_client(site, api_key, site.settings.api_url, retry_budget=budget, fail_fast=True,
+                         then=again_later("status"), notify=notify) as client:
             return RemoteStatus(content_types=client.content_types(state.integration_id))
     except (BackendError, TransientError, NotConnectedError) as exc:
         return RemoteStatus(error=str(exc), error_kind=exc)

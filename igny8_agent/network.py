@@ -1,5 +1,7 @@
-"""Under httpx: which proxy a backend goes through, and a deadline that
-bounds a whole request.
+"""Under httpx: which proxy a backend goes through, a deadline that bounds
+a whole request, what a failed connection means (``connect_failure``,
+``certificate_rejected``), which CAs are trusted and how a body is inflated
+within its size cap.
 
 Proxies are decided here from the environment, never by httpx itself (its
 client runs with ``trust_env=False``):
@@ -28,10 +30,13 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import ipaddress
+import os
 import re
 import socket
+import ssl
 import threading
 import time
+import zlib
 from typing import Any, Callable, Iterator, List, Mapping, Optional, Tuple, TypeVar
 
 import httpcore
@@ -56,6 +61,32 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def connect_failure(exc: BaseException) -> Optional[str]:
+    """Why a request could not even reach the backend, from the chain of
+    causes of an httpx error: ``"dns"`` (the name does not resolve, or its
+    lookup timed out), ``"refused"``, ``"tls"`` (a handshake failure other than
+    a rejected certificate) or ``"timeout"`` (no connection in time); None for
+    anything else (the backend was reached)."""
+    import ssl
+
+    chain: List[BaseException] = []
+    current: Optional[BaseException] = exc
+    while current is not None and len(chain) < 10:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    if any(isinstance(e, (socket.gaierror, NameNotResolved, NameLookupTimeout)) for e in chain):
+        return "dns"
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "refused"
+    if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
+        return None  # refused by us, not a failure to reach it
+    if any(isinstance(e, ssl.SSLError) for e in chain):
+        return "tls"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return "timeout"
+    return None
 
 
 # -- proxies --------------------------------------------------------------------------
@@ -230,6 +261,15 @@ class DeadlineStream(httpcore.NetworkStream):
         return self._stream.get_extra_info(info)
 
 
+class NameNotResolved(httpcore.ConnectError):
+    """The backend's host name does not resolve. (A class, not a cause:
+    httpcore's pool drops the causes of what it re-raises.)"""
+
+
+class NameLookupTimeout(httpcore.ConnectTimeout):
+    """The lookup of the backend's host name did not finish in time."""
+
+
 def _resolve(host: str, port: int, timeout: Optional[float]) -> List[str]:
     """The host's addresses; the lookup runs in a thread so that a resolver
     that does not answer cannot hold the request past its timeout."""
@@ -250,9 +290,9 @@ def _resolve(host: str, port: int, timeout: Optional[float]) -> List[str]:
     worker.start()
     worker.join(timeout)
     if worker.is_alive():
-        raise httpcore.ConnectTimeout("looking up %s took longer than %g s" % (host, timeout or 0))
+        raise NameLookupTimeout("looking up %s took longer than %g s" % (host, timeout or 0))
     if "error" in found:
-        raise httpcore.ConnectError(str(found["error"]))
+        raise NameNotResolved(str(found["error"]))
     addresses: List[str] = []
     for info in found["addresses"]:
         if info[4][0] not in addresses:
@@ -271,3 +311,74 @@ class BoundedTransport(httpx.HTTPTransport):
         if inner is None:  # httpx / httpcore changed: refuse to run unbounded
             raise RuntimeError("cannot bound requests with this httpx / httpcore version")
         pool._network_backend = DeadlineBackend(inner, deadline)
+
+
+# -- TLS trust and response bodies ----------------------------------------------------------
+
+_HASHED_CERT = re.compile(r"\A[0-9a-f]{8}\.\d+\Z")
+
+
+class Inflater:
+    """``Content-Encoding`` gzip / deflate decoding that never produces more
+    than the caller allows (zlib's ``max_length``); identity passes through.
+    Anything else raises httpx.DecodingError: we only ask for gzip, deflate."""
+
+    def __init__(self, header: str) -> None:
+        codings = [c.strip().lower() for c in header.split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise httpx.DecodingError("unsupported content encoding %r" % header[:40])
+        self._deflate = codings == ["deflate"]
+        self._first = True
+        self._zlib: Any = None
+        if codings:
+            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | (0 if self._deflate else 16))
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        """Decoded bytes of ``data``; if there are more than ``limit - 1``, at
+        least ``limit`` (the caller then stops)."""
+        if self._zlib is None:
+            return data
+        first, self._first = self._first, False
+        try:
+            return self._zlib.decompress(data, max(1, limit))
+        except zlib.error as exc:
+            if first and self._deflate:  # raw deflate without the zlib header, as httpx accepts
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                return self.feed(data, limit)
+            raise httpx.DecodingError("invalid %s data: %s" % ("deflate" if self._deflate else "gzip", exc)) from None
+
+    def finish(self, limit: int) -> bytes:
+        if self._zlib is None:
+            return b""
+        try:
+            return self._zlib.flush(max(1, limit))
+        except zlib.error as exc:
+            raise httpx.DecodingError("invalid compressed data: %s" % exc) from None
+
+
+def system_trust() -> Optional[ssl.SSLContext]:
+    """The system's CA directory (OpenSSL's hashed ``capath``), if it has one.
+
+    OpenSSL looks a certificate up there only when a handshake needs it, so
+    this costs about 1 ms where loading a whole bundle costs 20-50 ms on every
+    run; and it trusts what the host's administrator installed.
+    """
+    capath = ssl.get_default_verify_paths().capath
+    try:
+        if not capath or not any(_HASHED_CERT.match(name) for name in os.listdir(capath)):
+            return None
+        return ssl.create_default_context(capath=capath)
+    except (OSError, ssl.SSLError):
+        return None
+
+
+def certificate_rejected(exc: BaseException) -> bool:
+    seen = 0
+    current: Optional[BaseException] = exc
+    while current is not None and seen < 10:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False

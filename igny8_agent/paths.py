@@ -92,12 +92,64 @@ def own_config_dirs(config: Path, environ: Mapping[str, str] = os.environ) -> Tu
     return ()
 
 
-def site_name(wordpress_root: Path, url: Optional[str] = None) -> str:
-    """A stable, readable file name for one site: ``var-www-shop-1a2b3c4d``."""
-    ident = str(wordpress_root.resolve()) + ("|" + url if url else "")
-    readable = re.sub(r"[^A-Za-z0-9]+", "-", str(wordpress_root.resolve())).strip("-")[-40:] or "root"
-    digest = hashlib.sha256(ident.encode("utf-8")).hexdigest()[:8]
-    return f"{readable}-{digest}"
+def site_name(wordpress_root: Path, url: Optional[str] = None, constants: Optional[Mapping[str, object]] = None,
+              environ: Mapping[str, str] = os.environ) -> str:
+    """A stable, readable file name for one backend site: ``network-test-shop-1a2b3c4d``.
+
+    Named after the site's home URL when it is known before reading the
+    database (``constants``: wp-config.php's decided values): on a multisite,
+    ``url`` or else the main site (``DOMAIN_CURRENT_SITE`` + ``PATH_CURRENT_SITE``),
+    so ``--url <main site>`` and no ``--url`` share one config; on a single
+    site ``WP_HOME``. Otherwise after the WordPress root (``var-www-shop-...``).
+    The digest tells apart two installs (a staging copy) with the same URL.
+    A config or state file under the name older versions gave is kept."""
+    root = str(wordpress_root.resolve())
+    if constants is None:  # the caller knows nothing of wp-config.php: the name of old
+        return _old_site_name(root, url)
+    key = _home_key(url, constants)
+    if key is None:
+        readable = re.sub(r"[^A-Za-z0-9]+", "-", root).strip("-")[-40:] or "root"
+        ident = root
+    else:
+        readable = re.sub(r"[^A-Za-z0-9]+", "-", key).strip("-")[:60] or "site"
+        ident = f"{root}|{key}"
+    name = f"{readable}-{hashlib.sha256(ident.encode('utf-8')).hexdigest()[:8]}"
+    old = _old_site_name(root, url)
+    if old != name and _has_files(old, environ) and not _has_files(name, environ):
+        return old
+    return name
+
+
+def _home_key(url: Optional[str], constants: Mapping[str, object]) -> Optional[str]:
+    """``host[:port]/path`` of the site's home URL, when known without the database."""
+    from igny8_agent.urls import site_key
+
+    multisite = bool(constants.get("MULTISITE")) or isinstance(constants.get("DOMAIN_CURRENT_SITE"), str)
+    if multisite:
+        domain, path = constants.get("DOMAIN_CURRENT_SITE"), constants.get("PATH_CURRENT_SITE", "/")
+        home = url or (f"{domain}{path if isinstance(path, str) else '/'}" if isinstance(domain, str) else "")
+    else:  # a single site has one home; --url can only repeat it
+        home = constants.get("WP_HOME")
+    found = site_key(home) if isinstance(home, str) and home.strip() else None
+    if found is None:
+        return None
+    return found.host + (f":{found.port}" if found.port else "") + found.path
+
+
+def _old_site_name(root: str, url: Optional[str]) -> str:
+    """The name earlier versions gave a site: its root, with --url in the digest."""
+    ident = root + ("|" + url if url else "")
+    readable = re.sub(r"[^A-Za-z0-9]+", "-", root).strip("-")[-40:] or "root"
+    return f"{readable}-{hashlib.sha256(ident.encode('utf-8')).hexdigest()[:8]}"
+
+
+def _has_files(name: str, environ: Mapping[str, str]) -> bool:
+    """Whether a site of this name has a config or state file already."""
+    try:
+        return ((config_dir(environ) / "sites" / f"{name}.toml").exists()
+                or (state_dir(environ) / f"{name}.state.json").exists())
+    except OSError:  # no home directory (NoHomeError), an unreadable directory
+        return False
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,18 @@ thousands of sites do not call the backend in the same minute.
   ``igny8-agent@<site>.service.d/10-igny8-agent.conf``, pinning its own user,
   config file and state directory, so one site's install never changes
   another's. The timer is enabled with ``systemctl``.
-- cron: one file per site, ``/etc/cron.d/igny8-agent-<site>``.
+- cron: one file per site, ``/etc/cron.d/igny8-agent-<site>``, running
+  ``sync --quiet`` (failures reach cron's mail and the log), and beside it
+  ``/etc/logrotate.d/igny8-agent-<site>`` rotating that log weekly.
+- a user who is not root gets a block in their own crontab instead
+  (``schedule_crontab``); ``schedule_users`` checks that the job's user can
+  read and write what the job needs.
 
 The texts come from the templates in ``igny8_agent/templates`` (the same files
 as ``cron/`` in the source tree), with ``@NAME@`` placeholders filled in here.
-Everything is written under ``root`` (``/`` normally, a scratch directory in
-tests); ``systemctl`` is only called when the units are managed, by default
-only when ``root`` is ``/``.
+Everything is written under ``root``: ``/``, or ``$IGNY8_SCHEDULE_ROOT`` (a
+staging or scratch directory, for packaging and tests); ``systemctl`` is
+only called when the units are managed, by default only when ``root`` is ``/``.
 """
 
 from __future__ import annotations
@@ -23,30 +28,30 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
+import tempfile  # noqa: F401 - tests patch schedule.tempfile.mkstemp
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 from igny8_agent.errors import ConfigError
+from igny8_agent.schedule_io import Run, fill as _fill, group_of as _group_of, os_error as _os_error
+from igny8_agent.schedule_io import systemctl as _systemctl, write_file as _write_file
 
 SYSTEMD = "systemd"
 CRON = "cron"
 KINDS = (SYSTEMD, CRON)
+USER_CRON = "user-cron"  # a block in the crontab of a user who is not root (schedule_crontab)
 
 TIMING = "daily, random delay up to 1 h"
 
 CRON_DIR = "etc/cron.d"
+LOGROTATE_DIR = "etc/logrotate.d"
+ROOT_ENV = "IGNY8_SCHEDULE_ROOT"
 UNIT_DIR = "etc/systemd/system"
 SERVICE = f"{UNIT_DIR}/igny8-agent@.service"
 TIMER = f"{UNIT_DIR}/igny8-agent@.timer"
 TIMER_WANTS = f"{UNIT_DIR}/timers.target.wants"
 DROP_IN = "10-igny8-agent.conf"
-
-# Files written here are read by cron and systemd: root-owned, world-readable.
-FILE_MODE = 0o644
-DIR_MODE = 0o755
 
 # Dots alone ("." or "..") would read as directories.
 SITE_NAME = re.compile(r"(?!\.+$)[A-Za-z0-9._-]{1,200}")
@@ -54,25 +59,25 @@ SITE_NAME = re.compile(r"(?!\.+$)[A-Za-z0-9._-]{1,200}")
 # whitespace, quotes, "$", "%" and "\" all mean something: allow none of them.
 SAFE_PATH = re.compile(r"/[A-Za-z0-9_./+,:@=-]*")
 USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
-PLACEHOLDER = re.compile(r"@([A-Z_]+)@")
 # The first line of the cron template names the site the file is for.
 CRON_SITE_LINE = re.compile(r"^# igny8-agent: daily sync of WordPress site (\S+)$", re.MULTILINE)
 
 NEEDS_ROOT = "{doing} the schedule needs root: run `sudo igny8-agent schedule {command} ...`"
 
-Run = Callable[..., "subprocess.CompletedProcess[str]"]
-
-
 @dataclass
 class Schedule:
-    kind: str  # "systemd" or "cron"
+    kind: str  # "systemd", "cron" or "user-cron"
     files: list  # Paths written / that would be written (removed, for remove())
     description: str
 
+def default_root() -> Path:
+    """``$IGNY8_SCHEDULE_ROOT`` if set, else ``/``."""
+    return Path(os.environ.get(ROOT_ENV) or "/")
 
-def detect_kind(root: Path = Path("/")) -> str:
-    """"systemd" when systemd is the running init system, else "cron"."""
-    return SYSTEMD if (root / "run" / "systemd" / "system").is_dir() else CRON
+
+def detect_kind(root: Optional[Path] = None) -> str:
+    """"systemd" when systemd is the running init system (as sd_booted()), else "cron"."""
+    return SYSTEMD if ((root or default_root()) / "run" / "systemd" / "system").is_dir() else CRON
 
 
 def render(kind: str, site_name: str, config: Path, agent: str, user: str, lock: Path, log: Path) -> Dict[str, str]:
@@ -101,9 +106,13 @@ def render(kind: str, site_name: str, config: Path, agent: str, user: str, lock:
         "STATE_DIR": str(lock.parent),
         "CRON_LOCK": str(cron_lock(lock)),
         "LOG": str(log),
+        "GROUP": _group_of(user),
     }
     if kind == CRON:
-        return {_cron_file(site_name): _fill("igny8-agent.cron", values)}
+        return {
+            _cron_file(site_name): _fill("igny8-agent.cron", values),
+            _logrotate_file(site_name): _fill("igny8-agent.logrotate", values),
+        }
     return {
         SERVICE: _fill("igny8-agent@.service", values),
         TIMER: _fill("igny8-agent@.timer", values),
@@ -119,10 +128,11 @@ def install(
     lock: Path,
     log: Path,
     *,
-    root: Path = Path("/"),
+    root: Optional[Path] = None,
     kind: Optional[str] = None,
     run: Run = subprocess.run,
     manage_units: Optional[bool] = None,
+    require_systemd: Optional[bool] = None,
 ) -> Schedule:
     """Write the site's schedule and, for systemd, enable its timer.
 
@@ -131,9 +141,18 @@ def install(
     leaves the old schedule working.
     ``manage_units`` (default: ``root`` is ``/``) says whether to run
     ``systemctl daemon-reload`` and ``systemctl enable --now``.
+    ``require_systemd`` (default: ``root`` is ``/``) refuses a systemd
+    schedule, with nothing written, where systemd is not running.
     """
+    root = root or default_root()
     kind = kind or detect_kind(root)
     files = render(kind, site_name, config, agent, user, lock, log)
+    if require_systemd is None:
+        require_systemd = root == Path("/")
+    if kind == SYSTEMD and require_systemd and detect_kind(root) != SYSTEMD:
+        raise ConfigError(
+            "systemd is not running on this host (no /run/systemd/system): use `--kind cron`; nothing was written"
+        )
     manage = _manage_units(root, manage_units)
     targets = [root / relative for relative in files]
     try:
@@ -158,7 +177,7 @@ def install(
 def remove(
     site_name: str,
     *,
-    root: Path = Path("/"),
+    root: Optional[Path] = None,
     kind: Optional[str] = None,
     run: Run = subprocess.run,
     manage_units: Optional[bool] = None,
@@ -166,8 +185,10 @@ def remove(
     """Disable and delete the site's schedule: of ``kind``, or of both kinds.
 
     Nothing installed is fine. The shared systemd template units go with the
-    last site that uses them.
+    last site that uses them. A user who is not root also loses the site's
+    block in their own crontab.
     """
+    root = root or default_root()
     _check_site_name(site_name)
     if kind is not None:
         _check_kind(kind)
@@ -178,11 +199,15 @@ def remove(
             removed[SYSTEMD] = _remove_systemd(root, site_name, run, manage)
         if kind in (None, CRON):
             removed[CRON] = _remove_cron(root, site_name)
+            if _user_crontab(root):
+                from igny8_agent import schedule_crontab
+
+                removed[USER_CRON] = schedule_crontab.remove(site_name)
     except PermissionError:
         raise ConfigError(NEEDS_ROOT.format(doing="removing", command="remove")) from None
     except OSError as exc:
         raise ConfigError(f"cannot remove the schedule: {_os_error(exc)}") from None
-    done = [k for k in KINDS if removed.get(k)]
+    done = [k for k in (SYSTEMD, CRON, USER_CRON) if removed.get(k)]
     if not done:
         return Schedule(
             kind=kind or detect_kind(root), files=[], description=f"no schedule installed for site {site_name}"
@@ -192,18 +217,35 @@ def remove(
     return Schedule(kind=done[0], files=files, description=f"removed {description}")
 
 
-def show(site_name: str, *, root: Path = Path("/")) -> Optional[Schedule]:
-    """What is installed for this site (systemd first, then cron); None if nothing."""
+def show(site_name: str, *, root: Optional[Path] = None) -> Optional[Schedule]:
+    """What is installed for this site, of both kinds (systemd first); None if nothing.
+
+    Both kinds at once (the site syncs twice a day) are shown with a warning.
+    """
+    root = root or default_root()
     _check_site_name(site_name)
+    found: List[Schedule] = []
     if _systemd_installed(root, site_name):
         files = [root / p for p in (SERVICE, TIMER, _drop_in(site_name)) if (root / p).exists()]
         description = _describe(SYSTEMD, site_name)
         if not os.path.lexists(root / TIMER_WANTS / _timer_unit(site_name)):
             description += f", not enabled: run `systemctl enable --now {_timer_unit(site_name)}`"
-        return Schedule(kind=SYSTEMD, files=files, description=description)
+        found.append(Schedule(kind=SYSTEMD, files=files, description=description))
     if _cron_installed(root, site_name):
-        return Schedule(kind=CRON, files=[root / _cron_file(site_name)], description=_describe(CRON, site_name))
-    return None
+        files = [root / p for p in (_cron_file(site_name), _logrotate_file(site_name)) if (root / p).exists()]
+        found.append(Schedule(kind=CRON, files=files, description=_describe(CRON, site_name)))
+    if _user_crontab(root):
+        from igny8_agent import schedule_crontab
+
+        found += [s for s in [schedule_crontab.show(site_name)] if s]
+    if len(found) < 2:
+        return found[0] if found else None
+    description = " and ".join(s.description for s in found)
+    return Schedule(
+        kind=found[0].kind,
+        files=[path for s in found for path in s.files],
+        description=f"{description} (the site syncs more than once a day: run `igny8-agent schedule remove`, then install one)",
+    )
 
 
 # -- names and checks ---------------------------------------------------------
@@ -251,25 +293,25 @@ def _drop_in(site_name: str) -> str:
     return f"{_drop_in_dir(site_name)}/{DROP_IN}"
 
 
+def _logrotate_file(site_name: str) -> str:
+    return f"{LOGROTATE_DIR}/igny8-agent-{site_name.replace('.', '_')}"
+
+
 def _describe(kind: str, site_name: str) -> str:
     if kind == SYSTEMD:
         return f"systemd timer {_timer_unit(site_name)} ({TIMING})"
+    if kind == USER_CRON:
+        return f"user crontab entry for site {site_name} ({TIMING})"
     return f"cron job /{_cron_file(site_name)} ({TIMING})"
+
+
+def _user_crontab(root: Path) -> bool:
+    """Does this process schedule into its user's own crontab (not root, real root)?"""
+    return os.geteuid() != 0 and root == Path("/")
 
 
 def _manage_units(root: Path, manage_units: Optional[bool]) -> bool:
     return root == Path("/") if manage_units is None else manage_units
-
-
-# -- templates ----------------------------------------------------------------
-
-
-def _template(name: str) -> str:
-    return (resources.files("igny8_agent") / "templates" / name).read_text(encoding="utf-8")
-
-
-def _fill(template_name: str, values: Dict[str, str]) -> str:
-    return PLACEHOLDER.sub(lambda match: values[match.group(1)], _template(template_name))
 
 
 # -- what is installed --------------------------------------------------------
@@ -317,23 +359,34 @@ def _other_systemd_sites(root: Path, site_name: str) -> bool:
 
 
 def _remove_cron(root: Path, site_name: str) -> List[Path]:
+    """The cron.d file and the logrotate file installed with it."""
     if not _cron_installed(root, site_name):
         return []
     path = root / _cron_file(site_name)
     path.unlink()
-    return [path]
+    removed = [path]
+    rotate = root / _logrotate_file(site_name)
+    if rotate.is_file():
+        rotate.unlink()
+        removed.append(rotate)
+    return removed
 
 
 def _remove_systemd(root: Path, site_name: str, run: Run, manage: bool) -> List[Path]:
     if not _systemd_installed(root, site_name):
         return []
     removed = []
+    # Units left where systemd is not running (an install that failed there):
+    # systemctl cannot work, and its failure must not keep the files.
+    booted = detect_kind(root) == SYSTEMD
     if manage and (root / TIMER).is_file():
         link = root / TIMER_WANTS / _timer_unit(site_name)
         enabled = os.path.lexists(link)
-        _systemctl(run, "disable", "--now", _timer_unit(site_name))
+        _systemctl(run, "disable", "--now", _timer_unit(site_name), must=booted)
         if enabled:
-            removed.append(link)  # systemctl deleted it
+            removed.append(link)  # systemctl deleted it (or does below, without systemd)
+    if not booted and os.path.lexists(root / TIMER_WANTS / _timer_unit(site_name)):
+        (root / TIMER_WANTS / _timer_unit(site_name)).unlink()
     drop_in = root / _drop_in(site_name)
     if drop_in.is_file():
         drop_in.unlink()
@@ -348,46 +401,6 @@ def _remove_systemd(root: Path, site_name: str, run: Run, manage: bool) -> List[
                 shared.unlink()
                 removed.append(shared)
     if manage:
-        _systemctl(run, "daemon-reload")
+        _systemctl(run, "daemon-reload", must=booted)
     return removed
 
-
-# -- writing and systemctl ------------------------------------------------------
-
-
-def _write_file(path: Path, text: str) -> None:
-    """Replace ``path`` atomically with a root-readable file (0644).
-
-    The temp file's name starts with a dot, which cron and systemd both skip.
-    """
-    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            os.fchmod(handle.fileno(), FILE_MODE)
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _os_error(exc: OSError) -> str:
-    reason = exc.strerror or str(exc)
-    return f"{exc.filename}: {reason}" if exc.filename else reason
-
-
-def _systemctl(run: Run, *args: str) -> None:
-    command = ["systemctl", *args]
-    try:
-        result = run(command, capture_output=True, text=True, check=False)
-    except FileNotFoundError:
-        raise ConfigError("systemctl not found: this host has no systemd, use the cron schedule") from None
-    if result.returncode != 0:
-        detail = (result.stderr or result.stdout or "").strip() or f"exit status {result.returncode}"
-        raise ConfigError(f"`{' '.join(command)}` failed: {detail}")

@@ -96,7 +96,7 @@ def locate_site(options: SiteOptions, environ: Mapping[str, str] = os.environ) -
             raise
 
     if settings is None:
-        name = site_name(root, url) if root else "default"
+        name = site_name(root, url, wpconfig.constants if wpconfig else None, environ) if root else "default"
         paths = SitePaths.for_site(name, environ=environ)
         settings = load_settings(paths.config)
     else:

@@ -124,3 +124,99 @@ def ago(stamp: Any) -> str:
             rel = f"{n} {unit}{'s' if n != 1 else ''} ago"
             break
     return f"{when:%Y-%m-%d %H:%M} UTC ({rel})"
+
+
+# -- status --check: one line for monitoring -------------------------------------
+
+# The monitoring-plugins convention (Nagios, Icinga, Zabbix, Sensu).
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+_CHECK_WORDS = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+DEFAULT_MAX_AGE_HOURS = 36.0
+_KEY_REFUSED = (401, 403)
+
+
+def run_check(locate: Any, as_json: bool, max_age: Optional[float]) -> Tuple[int, str]:
+    """``status --check``: (exit code, line). ``locate()`` gives the site.
+    Whatever stops the check (a config or state it cannot read) is UNKNOWN."""
+    import math
+
+    from igny8_agent.errors import ConfigError, Igny8Error
+
+    hours = DEFAULT_MAX_AGE_HOURS if max_age is None else max_age
+    warn = hours * 3600 if math.isfinite(hours) and hours > 0 else None
+    try:
+        if as_json:
+            raise ConfigError("--check prints one line for monitoring; drop --json")
+        if warn is None:
+            raise ConfigError(f"--max-age must be a positive number of hours, not {hours:g}")
+        from igny8_agent.state import load_state
+
+        site = locate()
+        state = load_state(site.paths.state)
+        return check_line(state, site.settings.plugin_connection_enabled, hours)
+    except Exception as exc:  # noqa: BLE001 - monitoring wants UNKNOWN, not the usual exit codes
+        text = str(exc) if isinstance(exc, Igny8Error) else f"internal error: {type(exc).__name__}: {exc}"
+        return check_result(UNKNOWN, text, None, warn)
+
+
+def check_line(state: Any, sync_enabled: bool, max_age_hours: float,
+               now: Optional[datetime] = None) -> Tuple[int, str]:
+    """(exit code, line) for ``status --check``, from the local state only.
+
+    CRITICAL: not connected, or the last sync (by the state's sequence
+    numbers) failed — the key refused included; WARNING: the last success is
+    older than ``max_age_hours``, or nothing was recorded yet; OK otherwise
+    (also when sync operations are switched off and IGNY8 was told so)."""
+    from igny8_agent.state import parse_time
+
+    warn = max_age_hours * 3600
+    now = now or datetime.now(timezone.utc)
+    age: Optional[int] = None
+    if state.last_success:
+        when = parse_time(state.last_success)
+        if when is None:
+            return check_result(UNKNOWN, f"the state's last success time {state.last_success!r} is unreadable", None, warn)
+        age = max(0, int((now - when).total_seconds()))  # a clock stepped back is "just now"
+    last_ok = f"last success {_since(age)}" if age is not None else "never synced successfully"
+    if not state.connected:
+        return check_result(CRITICAL, "not connected (run igny8-agent connect)", age, warn)
+    site = f"site {state.site_id} {state.site_url}".rstrip()
+    outcome = state.last_outcome()
+    if outcome == "error":
+        error = state.last_error
+        message = error.get("message") or "unknown error"
+        failed_at = parse_time(error.get("at"))
+        failed = _since(max(0, int((now - failed_at).total_seconds()))) if failed_at else "at an unknown time"
+        if error.get("status") in _KEY_REFUSED:
+            what = f"API key refused by the backend {failed}: {message}"
+        else:
+            kind = "temporary, the next run retries" if error.get("temporary") else "needs an operator"
+            what = f"last sync failed {failed} ({kind}): {message}"
+        return check_result(CRITICAL, f"{what}; {last_ok}; {site}", age, warn)
+    if outcome is None:
+        return check_result(WARNING, f"connected, but no sync recorded yet; {site}", age, warn)
+    if not sync_enabled and state.pushed_connection_enabled is False:
+        return check_result(OK, f"sync operations are disabled (IGNY8 was told); {last_ok}; {site}", age, warn)
+    if age is not None and age > warn:
+        return check_result(WARNING, f"{last_ok}, older than {max_age_hours:g} h; {site}", age, warn)
+    return check_result(OK, f"{last_ok}; {site}", age, warn)
+
+
+def check_result(code: int, text: str, age: Optional[int], warn: Optional[float]) -> Tuple[int, str]:
+    """``IGNY8 <STATE> - text | age=<s>s;<warn>;;0`` (monitoring-plugins perfdata:
+    'label'=value[UOM];[warn];[crit];[min];[max]; ``U`` when there is no value)."""
+    # One line, and no "|": everything after it would be read as perfdata.
+    text = visible(text).replace("|", "/")
+    value = f"{age}s" if age is not None else "U"
+    threshold = f"{warn:.0f}" if warn is not None else ""
+    return code, f"IGNY8 {_CHECK_WORDS[code]} - {text} | age={value};{threshold};;0"
+
+
+def _since(seconds: Optional[int]) -> str:
+    if seconds is None:
+        return "never"
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"

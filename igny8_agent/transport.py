@@ -11,7 +11,11 @@ from the backend's origin safely:
 * each request bounded as a whole by ``--timeout`` (``network.Deadline``),
   its response read up to ``max_response_bytes`` and inflated within it;
 * transient failures (``TransientError``) retried with exponential backoff,
-  full jitter and ``Retry-After``, all within one time budget per run.
+  full jitter and ``Retry-After``, all within one time budget per run; each
+  wait reported to ``notify`` (a terminal shows it). With ``fail_fast``
+  (commands a person waits for) a backend that cannot be reached at all —
+  the name does not resolve, the connection is refused, TLS fails — is not
+  retried: ``Unreachable`` at once, with a hint to check ``--api-url``.
 
 Every message it raises or logs is one line, at most ~300 characters, and
 never contains the API key.
@@ -26,7 +30,6 @@ import os
 import re
 import ssl
 import time
-import zlib
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, NamedTuple, Optional, Tuple, TypeVar
 
@@ -35,7 +38,9 @@ import tenacity
 
 from igny8_agent import __version__
 from igny8_agent.errors import BackendError, ConfigError, TransientError
-from igny8_agent.network import BoundedTransport, Deadline, is_loopback, proxy_for
+from igny8_agent.network import (
+    BoundedTransport, Deadline, Inflater, certificate_rejected, connect_failure, is_loopback, proxy_for, system_trust,
+)
 
 # One logger for everything -v shows about talking to the backend.
 log = logging.getLogger("igny8_agent.client")
@@ -47,7 +52,20 @@ MAX_MESSAGE = 300
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")  # what may follow "Bearer " in a header
 _DIGITS = re.compile(r"[0-9]+")
-_HASHED_CERT = re.compile(r"\A[0-9a-f]{8}\.\d+\Z")
+
+
+NEXT_RUN = "the next run will retry"
+FAST_CONNECT = 5.0  # seconds for a name lookup, a connect, a handshake when someone waits
+
+
+class Unreachable(TransientError):
+    """The backend could not be reached at all; ``kind`` says why
+    (``network.connect_failure``), ``reason`` in words."""
+
+    def __init__(self, message: str, kind: str, reason: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.reason = reason
 
 
 class Reply(NamedTuple):
@@ -75,6 +93,9 @@ class Transport:
         sleep: Callable[[float], None],
         clock: Callable[[], float],
         transport: Optional[httpx.BaseTransport] = None,
+        fail_fast: bool = False,
+        then: str = NEXT_RUN,
+        notify: Optional[Callable[[str], None]] = None,
     ) -> None:
         if not isinstance(api_key, str) or not _HEADER_SAFE.fullmatch(api_key):
             raise ConfigError(
@@ -91,10 +112,14 @@ class Transport:
         self._deadline = Deadline()
         self._backoff = tenacity.wait_random_exponential(multiplier=1, max=60)
         self.attempts = 0
+        self._fail_fast = fail_fast
+        self._then = then
+        self._notify = notify
+        self._proxy: Optional[str] = None
         verify = self._verify(ca_bundle)
         if transport is None:
             scheme, host, port = self.origin
-            proxy = proxy_for(scheme, host, port, os.environ)
+            proxy = self._proxy = proxy_for(scheme, host, port, os.environ)
             if proxy:
                 shown = httpx.URL(proxy)
                 log.debug("%s:%d through the proxy %s://%s:%s", host, port, shown.scheme, shown.host, shown.port)
@@ -103,11 +128,11 @@ class Transport:
             headers={
                 "Authorization": "Bearer " + api_key,
                 "Accept": "application/json",
-                # Only what _Inflater decodes within the size cap.
+                # Only what Inflater decodes within the size cap.
                 "Accept-Encoding": "gzip, deflate",
                 "User-Agent": "igny8-agent/" + __version__,
             },
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, FAST_CONNECT if fail_fast else 10.0)),
             follow_redirects=False,
             transport=transport,
             trust_env=False,
@@ -144,20 +169,45 @@ class Transport:
             log.debug("waiting %.1f s before retrying %s", seconds, what)
             self._sleep(seconds)
 
+        def worth_retrying(failure: BaseException) -> bool:
+            return isinstance(failure, TransientError) and not (self._fail_fast and isinstance(failure, Unreachable))
+
         retrying = tenacity.Retrying(
-            retry=tenacity.retry_if_exception_type(TransientError),
+            retry=tenacity.retry_if_exception(worth_retrying),
             stop=over_budget,
             wait=next_wait,
             sleep=sleep,
+            before_sleep=self._announce if self._notify else None,
             reraise=False,
         )
         try:
             return retrying(attempt)
+        except Unreachable as exc:  # not retried: fail_fast
+            raise self.error(Unreachable, "cannot reach the backend at %s: %s; %s"
+                             % (self.base, exc.reason, self._hint()), kind=exc.kind, reason=exc.reason) from exc
         except tenacity.RetryError as exc:
             last = exc.last_attempt
             failure = last.exception()
             assert isinstance(failure, TransientError)
             raise self._exhausted(failure, last.attempt_number, started) from failure
+
+    def _announce(self, state: tenacity.RetryCallState) -> None:
+        """Tell ``notify`` what the run waits for: "the backend answered 503; retry 3 in 4 s"."""
+        failure = state.outcome.exception() if state.outcome else None
+        seconds = state.next_action.sleep if state.next_action else 0.0
+        if isinstance(failure, Unreachable):
+            what = failure.reason
+        elif isinstance(failure, TransientError) and failure.status:
+            what = "the backend answered %d" % failure.status
+        else:
+            what = str(failure)
+        left = self._budget - (self._clock() - (self._budget_start or 0.0))
+        assert self._notify is not None
+        self._notify(self.clean("%s; retry %d in %s s (retrying for up to %.0f s more; Ctrl-C stops)"
+                                % (what, state.attempt_number, _seconds(seconds), max(0.0, left))))
+
+    def _hint(self) -> str:
+        return "check --api-url" + (" and the proxy settings" if self._proxy else "")
 
     def _exhausted(self, failure: TransientError, attempts: int, started: float) -> TransientError:
         elapsed = max(0.0, self._clock() - started)
@@ -168,7 +218,9 @@ class Transport:
             message += "; it asked to wait %.0f s" % failure.retry_after
         elif attempts == 1 and self._budget > 0:
             message += "; the %.0f s retry budget of this run is spent" % self._budget
-        message += "); the next run will retry"
+        if isinstance(failure, Unreachable) and failure.kind != "timeout":
+            message += "; %s" % self._hint()
+        message += "); " + self._then
         return self.error(TransientError, message, status=failure.status, retry_after=failure.retry_after)
 
     # -- one request -------------------------------------------------------------------
@@ -191,14 +243,18 @@ class Transport:
                 finally:
                     response.close()
         except httpx.TransportError as exc:
-            if _certificate_rejected(exc):
+            if certificate_rejected(exc):
                 raise self.error(
                     BackendError,
                     "the backend's TLS certificate was not accepted (%s). Check --api-url and the CA bundle"
                     % exc,
                 ) from exc
             log.debug("%s %s failed: %s", method, url, self.clean(_describe(exc)))
-            raise self.error(TransientError, "connection failed: %s" % _describe(exc)) from exc
+            message = "connection failed: %s" % _describe(exc)
+            kind = connect_failure(exc)
+            if kind is not None:
+                raise self.error(Unreachable, message, kind=kind, reason=self.clean(self._why(kind, exc))) from exc
+            raise self.error(TransientError, message) from exc
         except httpx.DecodingError as exc:
             raise self.error(BackendError, "the backend's response could not be decoded: %s" % exc) from exc
         reason = response.reason_phrase or httpx.codes.get_reason_phrase(response.status_code)
@@ -219,7 +275,7 @@ class Transport:
         if response.is_stream_consumed:  # built from bytes (a mock): httpx has decoded it already
             body = response.content
             return body if len(body) <= limit else None
-        inflater = _Inflater(response.headers.get("Content-Encoding", ""))
+        inflater = Inflater(response.headers.get("Content-Encoding", ""))
         chunks: List[bytes] = []
         size = 0
         for raw in response.iter_raw():
@@ -236,25 +292,22 @@ class Transport:
         chunks.append(chunk)
         return b"".join(chunks)
 
+    def _why(self, kind: str, exc: Exception) -> str:
+        """Why the backend could not be reached, in words (``network.connect_failure``)."""
+        _, host, port = self.origin
+        where = "%s:%d" % (host, port)
+        if kind == "dns":
+            return "the host name %s does not resolve" % host
+        if kind == "refused":
+            return "the connection to %s was refused" % where
+        if kind == "tls":
+            return "the TLS handshake with %s failed (%s; is it an https:// server?)" % (where, str(exc) or "no reason given")
+        return "no connection to %s within %g s" % (where, self._http.timeout.connect or self._request_seconds)
+
     # -- the origin ------------------------------------------------------------------------
 
     def _parse_api_url(self, api_url: Any) -> Tuple[str, Origin]:
-        text = api_url.strip().rstrip("/") if isinstance(api_url, str) else ""
-        shown = self.clean(repr(text))
-        try:
-            url = httpx.URL(text)
-            origin = origin_of(url)
-        except (httpx.InvalidURL, ValueError):
-            origin = None
-        if origin is None or not url.host or not 0 < origin[2] < 65536:
-            raise ConfigError("--api-url is not a valid http(s) URL: %s" % shown)
-        if url.userinfo or url.query or url.fragment:
-            raise ConfigError(
-                "--api-url must not contain a user name, password, query or fragment: %s" % shown
-            )
-        if url.scheme == "http" and not is_loopback(url.host):
-            raise ConfigError("--api-url must use https:// (plain http is allowed only for loopback)")
-        return text, origin
+        return parse_api_url(api_url, self.clean)
 
     def _verify(self, ca_bundle: Optional[str]) -> Any:
         """What httpx verifies TLS with. Plain http (loopback only) never does
@@ -262,7 +315,7 @@ class Transport:
         if self.origin[0] != "https":
             return False
         if not ca_bundle:
-            return _system_trust() or True  # True: httpx's own (certifi) store
+            return system_trust() or True  # True: httpx's own (certifi) store
         try:
             return ssl.create_default_context(cafile=ca_bundle)
         except (OSError, ssl.SSLError, ValueError) as exc:
@@ -282,6 +335,30 @@ class Transport:
 
     def error(self, cls: Any, message: str, **kwargs: Any) -> Any:
         return cls(self.clean(message), **kwargs)
+
+
+def parse_api_url(api_url: Any, clean: Callable[[str], str] = lambda text: text[:MAX_MESSAGE]) -> Tuple[str, Origin]:
+    """The API URL without a trailing slash, and its origin; ConfigError (one
+    line) for anything but ``https://`` or loopback ``http://`` without
+    credentials, query or fragment."""
+    text = api_url.strip().rstrip("/") if isinstance(api_url, str) else ""
+    shown = clean(repr(text))
+    try:
+        url = httpx.URL(text)
+        origin = origin_of(url)
+    except (httpx.InvalidURL, ValueError):
+        origin = None
+    if origin is None or not url.host or not 0 < origin[2] < 65536:
+        raise ConfigError("--api-url is not a valid http(s) URL: %s" % shown)
+    if url.userinfo or url.query or url.fragment:
+        raise ConfigError("--api-url must not contain a user name, password, query or fragment: %s" % shown)
+    if url.scheme == "http" and not is_loopback(url.host):
+        raise ConfigError("--api-url must use https:// (plain http is allowed only for loopback)")
+    return text, origin
+
+
+def _seconds(value: float) -> str:
+    return "%.0f" % value if value >= 1 else "%.1f" % value
 
 
 def origin_of(url: httpx.URL) -> Optional[Origin]:
@@ -325,72 +402,6 @@ def _http_date(value: str) -> Optional[datetime]:
     if when is None:
         return None
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-class _Inflater:
-    """``Content-Encoding`` gzip / deflate decoding that never produces more
-    than the caller allows (zlib's ``max_length``); identity passes through.
-    Anything else raises httpx.DecodingError: we only ask for gzip, deflate."""
-
-    def __init__(self, header: str) -> None:
-        codings = [c.strip().lower() for c in header.split(",")]
-        codings = [c for c in codings if c and c != "identity"]
-        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
-            raise httpx.DecodingError("unsupported content encoding %r" % header[:40])
-        self._deflate = codings == ["deflate"]
-        self._first = True
-        self._zlib: Any = None
-        if codings:
-            self._zlib = zlib.decompressobj(zlib.MAX_WBITS | (0 if self._deflate else 16))
-
-    def feed(self, data: bytes, limit: int) -> bytes:
-        """Decoded bytes of ``data``; if there are more than ``limit - 1``, at
-        least ``limit`` (the caller then stops)."""
-        if self._zlib is None:
-            return data
-        first, self._first = self._first, False
-        try:
-            return self._zlib.decompress(data, max(1, limit))
-        except zlib.error as exc:
-            if first and self._deflate:  # raw deflate without the zlib header, as httpx accepts
-                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
-                return self.feed(data, limit)
-            raise httpx.DecodingError("invalid %s data: %s" % ("deflate" if self._deflate else "gzip", exc)) from None
-
-    def finish(self, limit: int) -> bytes:
-        if self._zlib is None:
-            return b""
-        try:
-            return self._zlib.flush(max(1, limit))
-        except zlib.error as exc:
-            raise httpx.DecodingError("invalid compressed data: %s" % exc) from None
-
-
-def _system_trust() -> Optional[ssl.SSLContext]:
-    """The system's CA directory (OpenSSL's hashed ``capath``), if it has one.
-
-    OpenSSL looks a certificate up there only when a handshake needs it, so
-    this costs about 1 ms where loading a whole bundle costs 20-50 ms on every
-    run; and it trusts what the host's administrator installed.
-    """
-    capath = ssl.get_default_verify_paths().capath
-    try:
-        if not capath or not any(_HASHED_CERT.match(name) for name in os.listdir(capath)):
-            return None
-        return ssl.create_default_context(capath=capath)
-    except (OSError, ssl.SSLError):
-        return None
-
-
-def _certificate_rejected(exc: BaseException) -> bool:
-    seen = 0
-    current: Optional[BaseException] = exc
-    while current is not None and seen < 10:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        current = current.__cause__ or current.__context__
-        seen += 1
-    return False
 
 
 def _describe(exc: Exception) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 import yaml
@@ -74,3 +75,13 @@ def test_bash_completion_completes_commands_and_subcommands():
     assert run_agent(env=env).stdout.split() == ["schedule"]
     env.update(COMP_WORDS="igny8-agent config ty", COMP_CWORD="2")
     assert run_agent(env=env).stdout.split() == ["type"]
+
+
+def test_every_help_ends_with_examples():
+    from igny8_agent.cli_examples import EXAMPLES
+
+    for path in EXAMPLES:
+        result = run_agent(*path.split(), "--help", env={"COLUMNS": "200"})
+        assert result.returncode == 0, (path, result.stderr)
+        tail = result.stdout[result.stdout.index("Examples:"):]
+        assert len(re.findall(r"(?m)^\s*\$ .*igny8-agent", tail)) == len(EXAMPLES[path]) >= 1, path

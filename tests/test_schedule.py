@@ -31,6 +31,7 @@ SERVICE = "etc/systemd/system/igny8-agent@.service"
 TIMER = "etc/systemd/system/igny8-agent@.timer"
 DROP_IN = f"etc/systemd/system/igny8-agent@{SITE}.service.d/10-igny8-agent.conf"
 CRON_FILE = f"etc/cron.d/igny8-agent-{SITE}"
+LOGROTATE_FILE = f"etc/logrotate.d/igny8-agent-{SITE}"
 
 HARDENING = (
     "NoNewPrivileges=yes",
@@ -100,7 +101,7 @@ def mode(path: Path) -> int:
 
 def test_render_cron_fills_every_placeholder():
     files = render("cron")
-    assert list(files) == [CRON_FILE]
+    assert list(files) == [CRON_FILE, LOGROTATE_FILE]
     text = files[CRON_FILE]
     assert not re.search(r"@[A-Z_]+@", text)
     assert text.startswith(f"# igny8-agent: daily sync of WordPress site {SITE}\n")
@@ -114,7 +115,8 @@ def test_render_cron_fills_every_placeholder():
     assert user == USER
     assert "sleep $(( $(od -An -N2 -tu2 /dev/urandom) \\% 3600 ))" in command
     cron_lock = f"/var/lib/igny8-agent/{SITE}.cron.lock"
-    assert f"flock -n {cron_lock} {AGENT} sync --config {CONFIG} >>{LOG} 2>&1" in command
+    # quiet on success; a failure's line goes to the log and to cron's mail
+    assert f"flock -n {cron_lock} {AGENT} sync --quiet --config {CONFIG} 2>&1 >>{LOG} | tee -a {LOG}" in command
     assert str(LOCK) not in text  # the agent's own lock: see the next test
 
 
@@ -140,7 +142,7 @@ def test_cron_command_runs_the_agent_with_its_own_lock_free(tmp_path):
         subprocess.run(["sh", "-c", command], env=env, check=True, timeout=30)
 
     assert 0 <= int((tmp_path / "slept").read_text()) < 3600
-    assert (tmp_path / "site.log").read_text() == f"synced sync --config {CONFIG}\n" * 2
+    assert (tmp_path / "site.log").read_text() == f"synced sync --quiet --config {CONFIG}\n" * 2
     assert (tmp_path / "site.cron.lock").exists()
 
 
@@ -198,7 +200,8 @@ def test_render_systemd_follows_a_config_outside_the_default_folder():
 
 def test_cron_dir_holds_the_package_templates():
     shipped = sorted(p.name for p in PACKAGE_TEMPLATES.iterdir())
-    assert shipped == ["igny8-agent.cron", "igny8-agent@.service", "igny8-agent@.timer", "site-override.conf"]
+    assert shipped == ["igny8-agent.cron", "igny8-agent.logrotate", "igny8-agent@.service", "igny8-agent@.timer",
+                       "site-override.conf"]
     for name in shipped:
         assert (CRON_DIR / name).read_bytes() == (PACKAGE_TEMPLATES / name).read_bytes(), name
 
@@ -286,18 +289,19 @@ def test_cron_install_show_remove(tmp_path):
 
     installed = schedule.install(**site_args(), root=tmp_path, kind="cron", run=run)
     path = tmp_path / CRON_FILE
+    rotate = tmp_path / LOGROTATE_FILE
     assert installed.kind == "cron"
-    assert installed.files == [path]
+    assert installed.files == [path, rotate]
     assert installed.description == f"cron job /{CRON_FILE} (daily, random delay up to 1 h)"
     assert path.read_text() == render("cron")[CRON_FILE]
     assert mode(path) == 0o644
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
 
     shown = schedule.show(SITE, root=tmp_path)
-    assert (shown.kind, shown.files, shown.description) == ("cron", [path], installed.description)
+    assert (shown.kind, shown.files, shown.description) == ("cron", [path, rotate], installed.description)
 
     removed = schedule.remove(SITE, root=tmp_path, run=run)
-    assert (removed.kind, removed.files) == ("cron", [path])
+    assert (removed.kind, removed.files) == ("cron", [path, rotate])
     assert removed.description.startswith("removed cron job")
     assert not path.exists()
     assert schedule.show(SITE, root=tmp_path) is None
@@ -441,7 +445,8 @@ def test_switching_kind_removes_the_other_schedule(tmp_path):
 
 def test_dots_in_the_site_name_become_underscores_in_cron_file_names(tmp_path):
     installed = schedule.install(**site_args("shop.example.com"), root=tmp_path, kind="cron", run=FakeRun())
-    assert installed.files == [tmp_path / "etc/cron.d/igny8-agent-shop_example_com"]
+    assert installed.files == [tmp_path / "etc/cron.d/igny8-agent-shop_example_com",
+                               tmp_path / "etc/logrotate.d/igny8-agent-shop_example_com"]
     assert schedule.show("shop.example.com", root=tmp_path).kind == "cron"
 
     # Another site whose name maps to the same file is not confused with it.
