@@ -128,6 +128,19 @@ def _retry(signum, frame) -> None:
     signal.getsignal(first)(first, frame)
 
 
+_INTERRUPTED = b"igny8-agent: interrupted; nothing was done\n"
+
+
+def exit_interrupted(signum, frame) -> None:
+    """While the agent loads nothing has been written yet: say so and stop at
+    once, without unwinding through half-done imports."""
+    try:
+        os.write(2, _INTERRUPTED)
+    except OSError:
+        pass
+    os._exit(130)
+
+
 def handle_signals(handlers) -> None:
     """Install ``{signal number: handler}``, each put off while the import
     machinery runs."""
