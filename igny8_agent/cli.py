@@ -259,6 +259,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     except (KeyboardInterrupt, Interrupted):  # during parsing, before a command runs
         print("igny8-agent: interrupted", file=sys.stderr)
         sys.exit(130)
+    finally:
+        # The command is over (its exit code decided): a signal while the
+        # interpreter shuts down changes nothing and must not print.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
 
 
 if __name__ == "__main__":  # pragma: no cover

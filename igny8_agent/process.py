@@ -103,7 +103,16 @@ _pending = []
 
 
 def _in_import_machinery(frame) -> bool:
-    return frame is not None and frame.f_code.co_filename.startswith("<frozen importlib")
+    """Whether ``frame`` is importlib's code or runs inside an import (a
+    module body, a class it defines): an exception raised there can surface
+    as "Exception ignored" or as another exception (RuntimeError from
+    __set_name__) instead of the interrupt."""
+    depth = 0
+    while frame is not None and depth < 200:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame, depth = frame.f_back, depth + 1
+    return False
 
 
 def _guarded(handler):
