@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -27,6 +26,7 @@ from igny8_agent.errors import (
     IntegrationMissing,
     TransientError,
 )
+from igny8_agent.responses import NOT_JSON, error_detail, is_int, kind_of, parse_json, same_id, size_text
 from igny8_agent.transport import NEXT_RUN, Reply, Transport, origin_of, resolve, retry_after
 
 log = logging.getLogger("igny8_agent.client")
@@ -35,7 +35,6 @@ TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
 MAX_PAGES = 100
-MAX_ERROR_DEPTH = 32  # nesting followed when flattening DRF field errors
 
 _INTEGRATION_PATH = re.compile(r"/integration/integrations/(\d+)/")
 
@@ -108,7 +107,7 @@ class BackendClient:
         )
         kept = [
             item for item in items
-            if _same_id(item.get("site"), site_id) and item.get("platform") == "wordpress"
+            if same_id(item.get("site"), site_id) and item.get("platform") == "wordpress"
         ]
         if len(kept) != len(items):
             log.debug("dropped %d integrations of other sites or platforms", len(items) - len(kept))
@@ -127,7 +126,7 @@ class BackendClient:
             "POST", self._url("integration/integrations/"), body=body, subject="the new integration"
         )
         item = self._expect_object(data, "POST", url)
-        if not _is_int(item.get("id")):
+        if not is_int(item.get("id")):
             raise self._error(
                 BackendError, "the backend's answer to POST %s has no integration id" % url.path
             )
@@ -203,7 +202,7 @@ class BackendClient:
             link = link or None
         else:
             raise self._error(
-                BackendError, "the backend's answer to %s is not a list (got %s)" % (where, _kind(data))
+                BackendError, "the backend's answer to %s is not a list (got %s)" % (where, kind_of(data))
             )
         if not all(isinstance(item, dict) for item in results):
             raise self._error(BackendError, "the backend's answer to %s is not a list of objects" % where)
@@ -214,7 +213,7 @@ class BackendClient:
             raise self._error(
                 BackendError,
                 "the backend's answer to %s %s is not a JSON object (got %s)"
-                % (method, url.path, _kind(data)),
+                % (method, url.path, kind_of(data)),
             )
         return data
 
@@ -266,10 +265,10 @@ class BackendClient:
         where = "%s %s" % (method, reply.url.path)
         if reply.body is None:
             raise self._error(
-                BackendError, "the backend's response is larger than %s; not read" % _size(self._net.max_bytes)
+                BackendError, "the backend's response is larger than %s; not read" % size_text(self._net.max_bytes)
             )
-        data = _parse_json(reply.body)
-        if data is _NOT_JSON:
+        data = parse_json(reply.body)
+        if data is NOT_JSON:
             raise self._error(
                 BackendError,
                 "the backend's answer to %s is not JSON (%s, %s); is --api-url the IGNY8 API?"
@@ -277,7 +276,7 @@ class BackendClient:
             )
         if isinstance(data, dict) and isinstance(data.get("success"), bool):
             if not data["success"]:
-                detail = _error_detail(data) or "no details given"
+                detail = error_detail(data) or "no details given"
                 raise self._error(BackendError, "the backend reported an error for %s: %s" % (where, detail))
             return data.get("data")
         return data
@@ -285,8 +284,8 @@ class BackendClient:
     def _status_error(self, reply: Reply, subject: str) -> Igny8Error:
         status = reply.status
         path = reply.url.path
-        payload = _parse_json(reply.body) if reply.body is not None else _NOT_JSON
-        detail = _error_detail(payload) if payload is not _NOT_JSON else None
+        payload = parse_json(reply.body) if reply.body is not None else NOT_JSON
+        detail = error_detail(payload) if payload is not NOT_JSON else None
         status_text = "%d %s" % (status, reply.reason)
         if status == 400:
             return self._error(
@@ -344,109 +343,3 @@ class BackendClient:
 
 
 # -- helpers ---------------------------------------------------------------------------------
-
-_NOT_JSON = object()
-
-
-_MAX_INT_DIGITS = 4000  # int() of longer numbers is refused (3.11+) or quadratic (3.9, 3.10)
-
-
-def _parse_json(body: bytes) -> Any:
-    """The JSON value of a body; None for an empty body; _NOT_JSON otherwise
-    (also for NaN / Infinity, which are not JSON and could not be printed as JSON)."""
-    try:
-        text = body.decode("utf-8-sig")
-        if not text.strip():
-            return None
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_json_int)
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return _NOT_JSON
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError("%s is not JSON" % name)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError("number out of range")
-    return value
-
-
-def _json_int(text: str) -> int:
-    if len(text) > _MAX_INT_DIGITS:
-        raise ValueError("number too long")
-    return int(text)
-
-
-def _error_detail(payload: Any) -> Optional[str]:
-    """What an error body says, as one string: field errors as dotted paths,
-    else ``detail`` / ``error``; None when it says nothing usable."""
-    if isinstance(payload, dict):
-        candidates = [payload.get("errors"), payload.get("detail"), payload.get("error")]
-        if "success" in payload:
-            candidates.append(payload.get("message"))
-        elif not any(key in payload for key in ("errors", "detail", "error")):
-            candidates.append(payload)  # DRF's field-error dict
-    else:
-        candidates = [payload]
-    for candidate in candidates:
-        lines = _flatten_errors(candidate)
-        if lines:
-            return "; ".join(lines)
-    return None
-
-
-def _flatten_errors(value: Any, path: str = "", depth: int = 0) -> List[str]:
-    """DRF errors as ``"a.b.c: message"`` lines: dicts nest as deep as the
-    field, lists hold messages or (for lists of objects) per-item dicts."""
-    if depth > MAX_ERROR_DEPTH or value is None:
-        return []
-    if isinstance(value, dict):
-        lines: List[str] = []
-        for key, item in value.items():
-            key = str(key)
-            sub = path if key == "non_field_errors" else ("%s.%s" % (path, key) if path else key)
-            lines.extend(_flatten_errors(item, sub, depth + 1))
-        return lines
-    if isinstance(value, list):
-        lines = []
-        for index, item in enumerate(value):
-            if isinstance(item, (dict, list)):
-                sub = "%s.%d" % (path, index) if path else str(index)
-                lines.extend(_flatten_errors(item, sub, depth + 1))
-            else:
-                lines.extend(_flatten_errors(item, path, depth + 1))
-        return lines
-    text = str(value).strip()
-    if not text:
-        return []
-    return ["%s: %s" % (path, text) if path else text]
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _same_id(value: Any, wanted: int) -> bool:
-    if _is_int(value):
-        return value == wanted
-    if isinstance(value, str):
-        return value.strip() == str(wanted)
-    return False
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "an object"
-    if isinstance(value, list):
-        return "a list"
-    return "a %s" % type(value).__name__
-
-
-def _size(n: int) -> str:
-    mib = 1024 * 1024
-    return "%d MiB" % (n // mib) if n % mib == 0 else "%d bytes" % n
