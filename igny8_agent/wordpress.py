@@ -105,8 +105,7 @@ def read_site(
         warnings=facts.warnings,
     )
     facts.registered = registrars.collect(site)
-    if site._code is not None:
-        facts.notes = list(site.code.notes)
+    facts.notes = site.code_notes
     return facts
 
 

@@ -109,6 +109,11 @@ class SiteContext:
             self._code = scan_code(self.files, self.themes, mods if isinstance(mods, dict) else {}, self.warnings)
         return self._code
 
+    @property
+    def code_notes(self) -> List[str]:
+        """What the code scan could not read (nothing when it did not run)."""
+        return list(self._code.notes) if self._code is not None else []
+
 
 # -- helpers shared by the sources --------------------------------------------
 
