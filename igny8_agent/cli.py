@@ -262,8 +262,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     finally:
         # The command is over (its exit code decided): a signal while the
         # interpreter shuts down changes nothing and must not print.
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+        process.ignore_signals()
 
 
 if __name__ == "__main__":  # pragma: no cover

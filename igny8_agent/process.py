@@ -150,6 +150,17 @@ def exit_interrupted(signum, frame) -> None:
     os._exit(130)
 
 
+def ignore_signals() -> None:
+    """The command is over (its exit code decided): SIGINT and SIGTERM from
+    now on change nothing and print nothing, and a signal put off above is
+    dropped. The retry timer is disarmed too: the interpreter's shutdown
+    restores SIGALRM's default action, which would kill the process."""
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    del _pending[:]
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGALRM):
+        signal.signal(signum, signal.SIG_IGN)
+
+
 def handle_signals(handlers) -> None:
     """Install ``{signal number: handler}``, each put off while the import
     machinery runs."""
