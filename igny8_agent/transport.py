@@ -39,7 +39,8 @@ import tenacity
 from igny8_agent import __version__
 from igny8_agent.errors import BackendError, ConfigError, TransientError
 from igny8_agent.network import (
-    BoundedTransport, Deadline, Inflater, certificate_rejected, connect_failure, is_loopback, proxy_for, system_trust,
+    BoundedTransport, Deadline, Inflater, bundled_trust, certificate_rejected, connect_failure, is_loopback, proxy_for,
+    system_trust,
 )
 
 # One logger for everything -v shows about talking to the backend.
@@ -315,7 +316,12 @@ class Transport:
         if self.origin[0] != "https":
             return False
         if not ca_bundle:
-            return system_trust() or True  # True: httpx's own (certifi) store
+            trust = system_trust() or bundled_trust()
+            if trust is None:
+                raise ConfigError(
+                    "no CA certificates to verify the backend with: install the system's CA "
+                    "certificates (ca-certificates) or set a CA bundle (config backend --ca-bundle)")
+            return trust
         try:
             return ssl.create_default_context(cafile=ca_bundle)
         except (OSError, ssl.SSLError, ValueError) as exc:

@@ -1011,3 +1011,68 @@ def test_a_status_line_dripping_a_byte_at_a_time_times_out_as_a_whole() -> None:
         assert "ReadTimeout: the request took longer than the 1 s request timeout" in str(info.value)
     finally:
         server.close()
+
+
+# -- the system trust store ----------------------------------------------------------------
+
+
+def _verify_paths(monkeypatch: Any, cafile: str = "", capath: str = "") -> None:
+    paths = ssl.DefaultVerifyPaths(cafile or None, capath or None, "SSL_CERT_FILE", cafile, "SSL_CERT_DIR", capath)
+    monkeypatch.setattr(ssl, "get_default_verify_paths", lambda: paths)
+
+
+def _subjects(context: ssl.SSLContext) -> List[Any]:
+    return [cert["subject"] for cert in context.get_ca_certs()]
+
+
+def test_a_host_with_only_a_ca_bundle_file_is_trusted_through_it(tmp_path: Any, monkeypatch: Any) -> None:
+    """RHEL, Fedora and Alpine ship a bundle file and no hashed directory:
+    the agent uses the system's bundle, not a copy of its own."""
+    from igny8_agent import network
+
+    ca = trustme.CA()
+    bundle = tmp_path / "tls-ca-bundle.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    (tmp_path / "certs").mkdir()  # a CA directory with no hashed names in it
+    _verify_paths(monkeypatch, cafile=str(bundle), capath=str(tmp_path / "certs"))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    context = network.system_trust()
+    assert context is not None and len(_subjects(context)) == 1
+
+
+def test_a_distribution_bundle_is_found_when_openssl_names_none(tmp_path: Any, monkeypatch: Any) -> None:
+    from igny8_agent import network
+
+    ca = trustme.CA()
+    bundle = tmp_path / "ca-bundle.crt"
+    ca.cert_pem.write_to_path(str(bundle))
+    _verify_paths(monkeypatch)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setattr(network, "CA_BUNDLES", (str(tmp_path / "missing.crt"), str(bundle)))
+    context = network.system_trust()
+    assert context is not None and len(_subjects(context)) == 1
+
+
+def test_ssl_cert_file_beats_the_hashed_directory(tmp_path: Any, monkeypatch: Any) -> None:
+    from igny8_agent import network
+
+    hashed = tmp_path / "certs"
+    hashed.mkdir()
+    trustme.CA().cert_pem.write_to_path(str(hashed / "0123abcd.0"))
+    chosen = tmp_path / "chosen.pem"
+    trustme.CA().cert_pem.write_to_path(str(chosen))
+    _verify_paths(monkeypatch, capath=str(hashed))
+    assert network.system_trust(environ={}).get_ca_certs() == []  # capath: looked up lazily, none loaded yet
+    context = network.system_trust(environ={"SSL_CERT_FILE": str(chosen)})
+    assert len(context.get_ca_certs()) == 1
+
+
+def test_a_host_without_any_ca_store_and_no_usable_certifi_is_a_config_error(monkeypatch: Any) -> None:
+    from igny8_agent import network
+
+    _verify_paths(monkeypatch)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setattr(network, "CA_BUNDLES", ())
+    monkeypatch.setattr("igny8_agent.transport.bundled_trust", lambda: None)
+    with pytest.raises(ConfigError, match="ca-certificates.*--ca-bundle"):
+        BackendClient(BASE, KEY)
