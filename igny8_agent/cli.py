@@ -56,13 +56,23 @@ app = typer.Typer(
     epilog=(
         "Exit codes: 0 ok, 2 usage, 3 configuration, 4 database, 5 backend refused "
         "(needs an operator), 6 temporary failure (the next run retries), "
-        "7 another sync is running, 130 interrupted. See the README."
+        "7 another sync is running, 130 interrupted. Runs over many sites (--all, "
+        "--network) exit with their sites' worst code, worst first: 130, 1, 3, 5, 4, 6, 7, 0. "
+        "See the README."
     ),
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+# Runs over many sites exit with the worst of their codes, best to worst.
+SEVERITY = (0, 7, 6, 4, 5, 3, 1, 130)
+
+
+def worst_exit(codes) -> int:
+    return max(codes, key=lambda code: SEVERITY.index(code) if code in SEVERITY else len(SEVERITY), default=0)
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -165,14 +175,16 @@ class OutputFormat(str, Enum):
 
 def _version(value: bool) -> None:
     if value:
-        print(f"igny8-agent {__version__}")
+        from igny8_agent.install import describe
+
+        print(f"igny8-agent {__version__}\n{describe()}")
         raise typer.Exit(EXIT_OK)
 
 
 @app.callback()
 def main_options(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug output on stderr (the API key is redacted)."),
-    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(False, "--version", "-V", callback=_version, is_eager=True, help="Print the version, how it was installed and which Python runs it, and exit."),
 ) -> None:
     global VERBOSE
     if verbose:
@@ -190,12 +202,9 @@ JsonOpt = typer.Option(False, "--json", help="Print the result as JSON (for scri
 
 
 def locate(where):
-    from igny8_agent.site import locate_site
+    from igny8_agent.site import environment_api_url, locate_site
 
-    site = locate_site(where)
-    if os.environ.get("IGNY8_API_URL"):  # the environment beats the config file
-        site.settings.api_url = os.environ["IGNY8_API_URL"]
-    return site
+    return environment_api_url(locate_site(where))
 
 
 def print_json(data: Any) -> None:
@@ -210,7 +219,7 @@ def _load_commands() -> None:
     """Register the commands (one module per group) on ``app``."""
     import importlib
 
-    for name in ("cli_site", "cli_config", "cli_schedule"):
+    for name in ("cli_site", "cli_config", "cli_schedule", "cli_fleet", "cli_doctor"):
         importlib.import_module(f"igny8_agent.{name}")
     from igny8_agent.cli_examples import add_examples
 
@@ -252,8 +261,10 @@ def main(argv: Optional[List[str]] = None) -> None:
 
     from igny8_agent import process
 
-    process.handle_signals({signal.SIGTERM: _on_sigterm, signal.SIGINT: signal.default_int_handler})
     try:
+        # In the try: a signal put off while the agent loaded may be handled
+        # as soon as these handlers are in place.
+        process.handle_signals({signal.SIGTERM: _on_sigterm, signal.SIGINT: signal.default_int_handler})
         _load_commands()
         app(args=wp_cli_order(list(sys.argv[1:] if argv is None else argv)), prog_name="igny8-agent")
     except (KeyboardInterrupt, Interrupted):  # during parsing, before a command runs

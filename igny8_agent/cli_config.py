@@ -43,6 +43,7 @@ def config_show(
                     for kind in ("post_types", "taxonomies") for verb in ("include", "exclude")},
         "post_type": s.configured_types("post_types"),
         "taxonomy": s.configured_types("taxonomies"),
+        "metrics": {"file": s.metrics_file},
     }
     if as_json:
         print_json(data)
@@ -189,3 +190,33 @@ def config_backend(
                               f"run `igny8-agent connect --api-url {api_url}` to move it")
     edit_settings(site.paths.config, changes)
     print(f"saved to {site.paths.config}")
+
+
+@config_app.command("metrics")
+@command
+@with_site(database=False)
+def config_metrics(
+    file: Optional[str] = typer.Option(None, "--file", metavar="PATH", help="The .prom file to replace after every sync, in node_exporter's textfile directory; {site} in the name stands for this site's name; '' turns the metrics off."),
+    where: Any = None,
+) -> None:
+    """Write metrics for node_exporter's textfile collector after every sync.
+
+    PATH must be absolute, end in .prom and be in an existing directory that
+    no other user can write to (unless sticky). Each site needs its own file:
+    {site} in the file name gives each its own. `sync --metrics-file PATH`
+    overrides this for one run."""
+    from igny8_agent import metrics
+    from igny8_agent.settings import edit_settings
+
+    if file is None:
+        raise typer.BadParameter("nothing to change: give --file PATH, or --file '' to turn the metrics off")
+    try:
+        file = metrics.check_path(file.strip(), where="--file")
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    site = locate(where)
+    target = metrics.check_target(metrics.target_path(file, site.paths.name)) if file else None
+    if target:
+        metrics.check_owner(target, site.paths.name)  # not another site's file
+    edit_settings(site.paths.config, [(("metrics", "file"), file)])
+    print(f"metrics: {target} is replaced after every sync" if target else "metrics: off")

@@ -19,16 +19,23 @@ EXAMPLES: Dict[str, Tuple[str, ...]] = {
         "igny8-agent connect --email you@example.com",
         "printf '%s\\n' \"$KEY\" | igny8-agent connect --api-key-stdin --path /var/www/shop",
         "igny8-agent connect --url https://network.example/shop/",
+        "igny8-agent connect --network --path /var/www/network   # every subsite",
     ),
     "sync": (
         "igny8-agent sync",
         "igny8-agent sync --dry-run",
         "igny8-agent sync --quiet   # for cron: silent unless it fails",
+        "igny8-agent sync --all --jobs 8   # every site of this host",
     ),
     "status": (
         "igny8-agent status",
         "igny8-agent status --json",
         "igny8-agent status --check --max-age 36   # for Nagios / Icinga / Zabbix",
+        "igny8-agent status --all --format csv",
+    ),
+    "doctor": (
+        "igny8-agent doctor --path /var/www/shop",
+        "igny8-agent doctor --json | jq '.checks[] | select(.status != \"ok\")'",
     ),
     "disconnect": ("igny8-agent disconnect", "igny8-agent disconnect --path /var/www/shop"),
     "config": ("igny8-agent config show", "igny8-agent config type product --enable --limit 50"),
@@ -40,10 +47,20 @@ EXAMPLES: Dict[str, Tuple[str, ...]] = {
     ),
     "config sync": ("igny8-agent config sync --disable", "igny8-agent config sync --no-two-way"),
     "config backend": ("igny8-agent config backend --retry-budget 120", "igny8-agent config backend --timeout 20"),
+    "config metrics": (
+        "igny8-agent config metrics --file /var/lib/node_exporter/textfile_collector/igny8-agent-{site}.prom",
+        "igny8-agent config metrics --file ''   # no metrics",
+    ),
     "schedule": ("igny8-agent schedule install", "igny8-agent schedule show"),
-    "schedule install": ("igny8-agent schedule install", "igny8-agent schedule install --user www-data --kind cron"),
+    "schedule install": ("igny8-agent schedule install", "igny8-agent schedule install --user www-data --kind cron",
+                         "igny8-agent schedule install --all   # one job for every site"),
     "schedule remove": ("igny8-agent schedule remove",),
     "schedule show": ("igny8-agent schedule show",),
+    "discover": (
+        "igny8-agent discover",
+        "igny8-agent discover /srv/sites --max-depth 6 --timeout 30",
+        "igny8-agent discover --format json | jq -r '.installs[] | select(.connected | not) | .path'",
+    ),
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Any, Optional
 
 import typer
@@ -147,7 +148,7 @@ def _sync_then(site) -> str:
     if not sys.stderr.isatty():
         return NEXT_RUN
     try:
-        installed = schedule.show(site.paths.name)
+        installed = schedule.for_site(site.paths.name)
     except Igny8Error:
         installed = None
     return "the next scheduled run will retry" if installed else flow.again_later("sync")
@@ -162,6 +163,9 @@ def connect(
     email: Optional[str] = typer.Option(None, "--email", help="Check that the key belongs to this account."),
     site_id: Optional[int] = typer.Option(None, "--site-id", min=1, help="The IGNY8 site id (default: matched by the WordPress home URL)."),
     api_url: Optional[str] = ApiUrlOpt,
+    network: bool = typer.Option(False, "--network", help="Multisite: connect every subsite WordPress serves, each as its own IGNY8 site, all with this key; `sync --all` then keeps the whole network in sync."),
+    auto_connect: bool = typer.Option(True, "--auto-connect/--no-auto-connect", help="With --network: let `sync --all` connect subsites added later (default) or not."),
+    jobs: int = typer.Option(4, "--jobs", "-j", min=1, max=64, help="With --network: subsites connected at once."),
     as_json: bool = JsonOpt,
     where: Any = None,
 ) -> None:
@@ -171,13 +175,24 @@ def connect(
     integration (creating it if missing) and pushes the structure. Safe to
     re-run: it updates the key and reuses the integration.
 
+    With --network, every served subsite of a multisite (not archived,
+    deleted or spam) is connected and pushed, each matched to its IGNY8 site
+    by its URL; subsites IGNY8 does not know are listed, not fatal. Exit 0
+    when every served subsite connected, 6 when only temporary failures
+    remain, else 5 (or the worst other code).
+
     The key is asked for with hidden input, or read from --api-key-stdin or
     IGNY8_API_KEY; it is never accepted as an argument."""
     from igny8_agent import flow
-    from igny8_agent.settings import edit_settings
 
+    if network and (site_id or where.url):
+        raise typer.BadParameter("--network connects every subsite: drop --site-id / --url", param_hint="--network")
     site = locate(where)
     key = _read_api_key(api_key_stdin)
+    if network:
+        from igny8_agent.cli_fleet import connect_network
+
+        return connect_network(site, key, email, api_url, auto_connect, jobs, as_json)
     steps = Steps(show=not as_json)
     try:
         result = flow.connect(site, key, email=email, site_id=site_id, api_url=api_url, progress=steps,
@@ -186,24 +201,13 @@ def connect(
         steps.done(ok=False)
         raise
     steps.done()
-    _remember_site(site, api_url or site.settings.api_url, site_id, edit_settings)
+    flow.remember_site(site, api_url or site.settings.api_url, site_id)
     if as_json:
         print_json(result.as_dict())
         return
     from igny8_agent import display
 
     display.sync_summary(result, title="Connected & Ready")
-
-
-def _remember_site(site, api_url: str, site_id: Optional[int], edit_settings) -> None:
-    """Write the site's config file so cron can run `sync --config FILE`."""
-    changes = [(("wordpress", "path"), str(site.root) if site.root else "")]
-    if site.url:
-        changes.append((("wordpress", "url"), site.url))
-    changes.append((("backend", "api_url"), api_url.rstrip("/")))
-    if site_id:
-        changes.append((("backend", "site_id"), site_id))
-    edit_settings(site.paths.config, changes)
 
 
 @app.command()
@@ -213,6 +217,10 @@ def sync(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the exact payload and send nothing."),
     wait: float = typer.Option(0.0, "--wait", min=0, help="If another sync of this site is running, wait up to this many seconds instead of exiting with code 7."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print nothing on success, only the one-line error on failure (for cron: a good day mails nobody). Exit codes are unchanged."),
+    metrics_file: Optional[str] = typer.Option(None, "--metrics-file", metavar="PATH", help="Replace this node_exporter textfile (.prom) with the run's metrics, instead of the one `config metrics` set; '' for none. With --all it must hold {site}."),
+    all_sites: bool = typer.Option(False, "--all", help="Every site connected on this host, and every served subsite of each network connected with --network, in one process."),
+    jobs: int = typer.Option(4, "--jobs", "-j", min=1, max=64, help="With --all: sites synced at once (they share one database connection per database and one connection pool to IGNY8)."),
+    connect_new: bool = typer.Option(True, "--connect-new/--no-connect-new", help="With --all: connect subsites added to a network connected with --network since (default), or leave them."),
     as_json: bool = JsonOpt,
     where: Any = None,
 ) -> None:
@@ -220,22 +228,45 @@ def sync(
 
     On a terminal it shows progress; under cron it prints one line per run,
     with details only on failure. Exit code 6 means a temporary failure that
-    the next run retries; 3 and 5 need an operator."""
+    the next run retries; 3 and 5 need an operator.
+
+    With --all: one line per site and a summary line (--quiet: failures
+    only); archived, deleted and spam subsites get no push; a 429 from IGNY8
+    slows every worker; the exit code is the worst of the sites' codes."""
     from igny8_agent import flow
 
+    started = time.monotonic()
+    metrics_file = _metrics_option(metrics_file, dry_run)
+    if all_sites:
+        from igny8_agent.cli_fleet import sync_all
+
+        given = [name for name, value in (("--path", where.path), ("--url", where.url), ("--config", where.config),
+                                          ("--dry-run", dry_run), ("--wait", wait)) if value]
+        if given:
+            raise typer.BadParameter(f"--all syncs every connected site: drop {', '.join(given)}", param_hint="--all")
+        if metrics_file and "{site}" not in metrics_file:
+            raise typer.BadParameter("with --all the metrics file name must hold {site} (one file per site)",
+                                     param_hint="--metrics-file")
+        return sync_all(jobs, connect_new, quiet, as_json, metrics_file)
     site = locate(where)
+    metrics_to = "" if dry_run else site.settings.metrics_file if metrics_file is None else metrics_file
     steps = Steps(show=sys.stderr.isatty() and not as_json and not dry_run and not quiet)
     try:
-        result = flow.sync(site, dry_run=dry_run, wait=wait, progress=steps,
+        result = flow.sync(site, dry_run=dry_run, wait=wait, progress=steps, reader=_read_ahead(where),
                            then=_sync_then(site), notify=_notices(steps, quiet))
     except Igny8Error as exc:
         steps.done(ok=False)
+        _write_metrics(site, metrics_to, exit_code_for(exc), started)
         if (sys.stderr.isatty() and not quiet) or as_json:
             raise
         # Under cron: the failure is the run's one line in the log.
         _log_line(site, f"sync failed (exit {exit_code_for(exc)}): {exc}")
         raise typer.Exit(exit_code_for(exc)) from None
+    except BaseException as exc:  # a bug (exit 1) or Ctrl-C (130): recorded with the code the process exits with
+        _write_metrics(site, metrics_to, 130 if isinstance(exc, KeyboardInterrupt) else exit_code_for(exc), started)
+        raise
     steps.done()
+    _write_metrics(site, metrics_to, 0, started)
     if quiet and not dry_run and not as_json:
         return
     if dry_run:
@@ -250,6 +281,41 @@ def sync(
         display.sync_summary(result, title="Structure pushed")
     else:
         _log_line(site, "sync ok: " + _counts_line(result))
+
+
+def _read_ahead(where: Any):
+    """The site's facts as read while the CLI loaded (prefetch.py), for the
+    same options; else read now. A read error surfaces inside the sync, which
+    records it."""
+    def read(site):
+        from igny8_agent import prefetch
+
+        ahead = prefetch.take(where)
+        return ahead[1] if ahead is not None else site.read_facts()
+
+    return read
+
+
+def _metrics_option(value: Optional[str], dry_run: bool) -> Optional[str]:
+    """``--metrics-file`` checked before anything runs: a wrong one is a usage error."""
+    from igny8_agent.metrics import check_path
+
+    if value is not None and dry_run:
+        raise typer.BadParameter("a dry run writes no metrics", param_hint="--metrics-file")
+    try:
+        return None if value is None else check_path(value.strip(), where="--metrics-file")
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _write_metrics(site, template: str, exit_code: int, started: float) -> None:
+    """The run's metrics file, if one is set: a failure to write it is one
+    warning line and never changes the exit code."""
+    from igny8_agent.metrics import after_run
+
+    problem = after_run(site, template, exit_code, time.monotonic() - started)
+    if problem:
+        print(f"igny8-agent: warning: metrics not written: {visible(problem)}", file=sys.stderr)
 
 
 def _counts_line(result) -> str:
@@ -276,6 +342,8 @@ def status(
     local_only: bool = typer.Option(False, "--local", help="Only the local part; do not contact the backend."),
     check: bool = typer.Option(False, "--check", help="For monitoring (Nagios, Icinga, Zabbix, Sensu): one line 'IGNY8 OK|WARNING|CRITICAL|UNKNOWN - ... | age=<s>s;<warn>;;0' from the local state only (no backend call); exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN."),
     max_age: Optional[float] = typer.Option(None, "--max-age", metavar="HOURS", help="With --check: WARNING when the last successful sync is older than this many hours (default 36)."),
+    all_sites: bool = typer.Option(False, "--all", help="A row per site of this host (site, URL, last success, last error, next run), from the local state; with --check, the worst site decides."),
+    format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="With --all: table, json, csv or yaml (default: table on a terminal, json otherwise)."),
     where: Any = None,
 ) -> None:
     """Show the connection, the last sync and what IGNY8 holds.
@@ -293,6 +361,17 @@ def status(
     sync failed, key refused, not connected), 3 UNKNOWN (state unreadable)."""
     if max_age is not None and not check:
         raise typer.BadParameter("--max-age goes with --check", param_hint="--max-age")
+    if format is not None and not all_sites:
+        raise typer.BadParameter("--format goes with --all (use --json for one site)", param_hint="--format")
+    if all_sites:
+        from igny8_agent.cli_fleet import status_all
+
+        given = [name for name, value in (("--path", where.path), ("--url", where.url), ("--config", where.config),
+                                          ("--local", local_only)) if value]
+        if given:
+            raise typer.BadParameter(f"--all shows every site of the host: drop {', '.join(given)}", param_hint="--all")
+        fmt = "json" if as_json else (format.value if format else ("table" if sys.stdout.isatty() else "json"))
+        return status_all(fmt, check and not as_json, max_age)
     if check:
         from igny8_agent.status_view import run_check
 
@@ -330,7 +409,7 @@ def _local_status(site, state, keystore, override) -> dict:
     from igny8_agent import schedule
 
     try:
-        installed = schedule.show(site.paths.name)
+        installed = schedule.for_site(site.paths.name)
     except Igny8Error:
         installed = None
     if not state.connected:

@@ -73,6 +73,12 @@ class BackendClient:
         """HTTP requests sent so far (every retry and redirect counts)."""
         return self._net.attempts
 
+    @property
+    def server_clock(self) -> Optional[Tuple[Any, Any]]:
+        """The last response's ``Date`` and this host's time when it came, as
+        (server, local) aware datetimes; None before a response with a Date."""
+        return self._net.clock_sample
+
     # -- lifecycle -------------------------------------------------------------
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ unverified link (:mod:`igny8_agent.dbtls`). pymysql errors become
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import re
 import sys
@@ -215,6 +216,38 @@ class ReadOnlySession:
             except Exception:  # already gone; nothing left to release
                 pass
             self._conn = None
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator["ReadOnlySession"]:
+        """One site's own consistent snapshot on a connection kept open for
+        several (``sync --all``): connects the first time, else ends the last
+        read-only transaction and starts a fresh one, with the whole read
+        budget again. A failure closes the connection, so the next snapshot
+        starts on a new one."""
+        if self._conn is None:
+            self.__enter__()
+        else:
+            self._deadline = time.monotonic() + self.settings.read_timeout
+            try:
+                self._arm()
+                # Ends the last site's read-only transaction (an implicit
+                # commit: nothing was written) and starts this one's.
+                with self._conn.cursor() as cur:
+                    cur.execute("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+            except BaseException as exc:
+                self._close()
+                if isinstance(exc, pymysql.MySQLError):
+                    raise self._explain(exc) from None
+                raise
+        try:
+            yield self
+        except BaseException:
+            self._close()
+            raise
+
+    def close(self) -> None:
+        """Close a connection kept open for snapshots."""
+        self.__exit__(None, None, None)
 
     @property
     def is_mariadb(self) -> bool:

@@ -8,8 +8,11 @@ agent's own directories and the file replaced must pass ``trust``'s rule.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from pathlib import Path
+from typing import Iterator, Optional
 
 from igny8_agent import trust
 from igny8_agent.errors import ConfigError
@@ -44,9 +47,11 @@ def ensure_private_dir(path: Path, own: bool = True, what: str = "the agent's di
         trust.check_dir(path, what)
 
 
-def write_atomic(path: Path, data: bytes, own_dir: bool = True, what: str = "the file") -> None:
+def write_atomic(path: Path, data: bytes, own_dir: bool = True, what: str = "the file",
+                 mode: int = FILE_MODE) -> None:
     """Replace ``path`` with ``data``: readers see the old file or the new one.
-    ``own_dir``: as ``ensure_private_dir``'s ``own``, for ``path``'s directory."""
+    ``own_dir``: as ``ensure_private_dir``'s ``own``, for ``path``'s directory;
+    ``mode``: the new file's (0600 unless another user must read it)."""
     import tempfile
 
     ensure_private_dir(path.parent, own=own_dir, what=f"the directory of {what}")
@@ -56,7 +61,7 @@ def write_atomic(path: Path, data: bytes, own_dir: bool = True, what: str = "the
     try:
         # The writer's pid is in the name: a leftover is removed only once its writer is gone.
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=TEMP_SUFFIX, dir=path.parent)
-        os.fchmod(fd, FILE_MODE)
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
             fd = -1
             handle.write(data)
@@ -64,7 +69,11 @@ def write_atomic(path: Path, data: bytes, own_dir: bool = True, what: str = "the
             os.fsync(handle.fileno())
         os.replace(tmp, path)
         tmp = ""
-        _fsync_dir(path.parent)
+        if _deferred is not None:
+            with _deferred_lock:
+                _deferred.add(path.parent)
+        else:
+            _fsync_dir(path.parent)
     except OSError as exc:
         raise ConfigError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
     finally:
@@ -83,15 +92,27 @@ def remove_stale_temp_files(directory: Path, name: str) -> None:
     A temp file whose writer (the pid in its name) is still running is being
     written right now and is left alone, so this is safe without a lock.
     """
+    _remove_dead(directory, f".{name}.")
+
+
+def sweep_stale_temp_files(directory: Path) -> None:
+    """Delete the temp files killed runs left behind for any file of
+    ``directory`` (once per directory in a run over many sites)."""
+    _remove_dead(directory, ".")
+
+
+def _remove_dead(directory: Path, prefix: str) -> None:
     try:
-        leftovers = list(directory.glob(f".{name}.*{TEMP_SUFFIX}"))
+        with os.scandir(directory) as entries:
+            leftovers = [e.name for e in entries if e.name.startswith(prefix) and e.name.endswith(TEMP_SUFFIX)]
     except OSError:
         return
     for leftover in leftovers:
-        if _writer_alive(leftover.name[len(name) + 2:]):
+        # ".NAME.<pid>-<random>.tmp": the writer's pid is in the last part before the suffix
+        if _writer_alive(leftover[: -len(TEMP_SUFFIX)].rsplit(".", 1)[-1]):
             continue
         try:
-            leftover.unlink()
+            os.unlink(directory / leftover)
         except OSError:
             pass
 
@@ -108,6 +129,26 @@ def _writer_alive(rest: str) -> bool:
     except OSError:  # EPERM: it exists, as another user
         return True
     return True
+
+
+# A run over many sites writes hundreds of files into one directory: the
+# directory's own fsync (which makes the renames durable) is done once at the
+# end of the run instead of after every file. Each file is still written and
+# fsynced in full before its rename, so a crash leaves every file whole.
+_deferred: "Optional[set]" = None
+_deferred_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def directory_syncs_deferred() -> Iterator[None]:
+    global _deferred
+    _deferred = set()
+    try:
+        yield
+    finally:
+        folders, _deferred = _deferred, None
+        for folder in sorted(folders):
+            _fsync_dir(folder)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -25,10 +25,11 @@ from igny8_agent.errors import (
 )
 from igny8_agent.keystore import KeyStore, entry_name, key_override
 from igny8_agent.site import Site
+from igny8_agent.wordpress import SiteFacts
 from igny8_agent.transport import NEXT_RUN
 from igny8_agent.state import RunLock, State, load_state, save_state, utc_now
 from igny8_agent.structure import KINDS, Structure, build_payload, build_structure
-from igny8_agent.urls import same_site
+from igny8_agent.urls import site_key
 
 log = logging.getLogger("igny8_agent.flow")
 
@@ -144,25 +145,45 @@ def connect(
             keystore.set(entry, api_key)
             progress("Connected")
             structure = build_structure(facts, site.settings)
-
-            if state.site_id != int(site_record["id"]) or state.api_url != url:
-                state.integration_id = None  # another site or backend: find its own
-            state.api_url = url
-            state.key_entry = entry
             account = me.get("account") if isinstance(me.get("account"), dict) else {}
-            state.account_email = str(me.get("email") or "")
-            state.account_name = str(account.get("name") or "")
-            state.site_id = int(site_record["id"])
-            state.site_url = facts.site_url
-            state.fingerprint = site.fingerprint(facts.site_url)
-            state.connected_at = utc_now()
-            save_state(site.paths.state, state)
+            attach(site, state, site_record, facts, url, entry, str(me.get("email") or ""),
+                   str(account.get("name") or ""))
 
             progress("Structure syncing…")
-            result = _push(client, site, state, structure)
+            result = push(client, site, state, structure)
         progress("Connected & Ready")
     result.seconds = time.monotonic() - started
     return result
+
+
+def attach(site: Site, state: State, site_record: dict, facts: SiteFacts, api_url: str, key_entry: str,
+           account_email: str, account_name: str) -> None:
+    """Record in the site's state that it is connected to ``site_record``."""
+    if state.site_id != int(site_record["id"]) or state.api_url != api_url:
+        state.integration_id = None  # another site or backend: find its own
+    state.api_url = api_url
+    state.key_entry = key_entry
+    state.account_email = account_email
+    state.account_name = account_name
+    state.site_id = int(site_record["id"])
+    state.site_url = facts.site_url
+    state.fingerprint = site.fingerprint(facts.site_url)
+    state.connected_at = utc_now()
+    save_state(site.paths.state, state)
+
+
+def remember_site(site: Site, api_url: str, site_id: Optional[int] = None, extra: tuple = ()) -> None:
+    """Write the site's config file so cron can run `sync --config FILE`
+    (and ``sync --all`` finds it)."""
+    from igny8_agent.settings import edit_settings
+
+    changes = [(("wordpress", "path"), str(site.root) if site.root else "")]
+    if site.url:
+        changes.append((("wordpress", "url"), site.url))
+    changes.append((("backend", "api_url"), api_url.rstrip("/")))
+    if site_id:
+        changes.append((("backend", "site_id"), site_id))
+    edit_settings(site.paths.config, changes + list(extra))
 
 
 def _other_files(site: Site) -> tuple:
@@ -170,15 +191,37 @@ def _other_files(site: Site) -> tuple:
     return (site.paths.config, paths.keyring_file())
 
 
-def resolve_site(client: BackendClient, site_id: Optional[int], home: str, siteurl: str) -> dict:
-    """The backend's site for this WordPress: by id when given, else by URL."""
-    sites = [s for s in client.sites() if isinstance(s, dict) and "id" in s]
+class SiteIndex:
+    """The account's sites (``GET sites/``) by id and by URL as the contract
+    compares them, for finding many subsites' sites in one listing."""
+
+    def __init__(self, sites: list) -> None:
+        self.sites = [s for s in sites if isinstance(s, dict) and "id" in s]
+        self._by_key: Dict[Any, List[dict]] = {}
+        for record in self.sites:
+            key = site_key(str(record.get("url", "")))
+            if key is not None:
+                self._by_key.setdefault(key, []).append(record)
+
+    def with_id(self, site_id: int) -> List[dict]:
+        return [s for s in self.sites if _as_int(s.get("id")) == site_id]
+
+    def matching(self, url: str) -> List[dict]:
+        key = site_key(url)
+        return list(self._by_key.get(key, [])) if key is not None else []
+
+
+def resolve_site(client: Optional[BackendClient], site_id: Optional[int], home: str, siteurl: str,
+                 listed: Optional[SiteIndex] = None) -> dict:
+    """The backend's site for this WordPress: by id when given, else by URL.
+    ``listed``: the account's sites, when fetched once for many subsites."""
+    index = listed if listed is not None else SiteIndex(client.sites())
     if site_id is not None:
-        matches = [s for s in sites if _as_int(s.get("id")) == site_id]
+        matches = index.with_id(site_id)
     else:
-        matches = [s for s in sites if same_site(str(s.get("url", "")), home)]
+        matches = index.matching(home)
         if not matches and siteurl:
-            matches = [s for s in sites if same_site(str(s.get("url", "")), siteurl)]
+            matches = index.matching(siteurl)
     if not matches:
         where = f"id {site_id}" if site_id is not None else home or siteurl or "(no home URL)"
         raise SiteError(f"Site not found: no site of this account matches {where}; check the URL in IGNY8 or use --site-id")
@@ -212,7 +255,7 @@ def _first_integration(client: BackendClient, site_id: int) -> Optional[int]:
     return None
 
 
-def _push(client: BackendClient, site: Site, state: State, structure: Structure) -> SyncResult:
+def push(client: BackendClient, site: Site, state: State, structure: Structure) -> SyncResult:
     """Find or create the integration, push the payload, record the outcome."""
     settings = site.settings
     payload = build_payload(structure, settings, __version__)
@@ -259,13 +302,22 @@ def sync(
     progress: Progress = _quiet,
     then: str = NEXT_RUN,
     notify: Optional[Progress] = None,
+    reader: Optional[Callable[[Site], SiteFacts]] = None,
+    client_for: Optional[Callable[[Site, str], BackendClient]] = None,
+    sweep: bool = True,
 ) -> SyncResult:
     """``then`` ends the message of a spent retry budget (the next scheduled
-    run, or what to do); ``notify`` hears what a retry waits for."""
+    run, or what to do); ``notify`` hears what a retry waits for.
+
+    ``sync --all`` shares one database connection and one HTTP client among
+    its sites: ``reader(site)`` reads the site's facts in its own snapshot,
+    ``client_for(site, api_key)`` gives the run's client for its backend (not
+    closed here). By default the site gets its own session and client.
+    ``sweep`` false: the run removed killed runs' temp files already."""
     started = time.monotonic()
     if dry_run:
         progress("Reading the WordPress database…")
-        structure = build_structure(site.read_facts(), site.settings)
+        structure = build_structure(reader(site) if reader else site.read_facts(), site.settings)
         return SyncResult(
             action="dry-run",
             site_url=structure.site_url,
@@ -275,7 +327,7 @@ def sync(
             seconds=time.monotonic() - started,
         )
 
-    with RunLock(site.paths.lock, wait=wait, also=_other_files(site)):
+    with RunLock(site.paths.lock, wait=wait, also=_other_files(site), sweep=sweep):
         state = load_state(site.paths.state)
         if not state.connected:
             raise NotConnectedError("this site is not connected yet: run `igny8-agent connect` first")
@@ -293,7 +345,7 @@ def sync(
 
         progress("Reading the WordPress database…")
         try:
-            facts = site.read_facts()
+            facts = reader(site) if reader else site.read_facts()
             _check_fingerprint(site, state, facts.site_url)
             structure = build_structure(facts, settings)
         except Interrupted:
@@ -304,8 +356,11 @@ def sync(
             raise
 
         progress("Structure syncing…")
-        with make_client(site, api_key, site.settings.api_url, then=then, notify=notify) as client:
-            result = _push(client, site, state, structure)
+        if client_for is not None:
+            result = push(client_for(site, api_key), site, state, structure)
+        else:
+            with make_client(site, api_key, site.settings.api_url, then=then, notify=notify) as client:
+                result = push(client, site, state, structure)
     result.seconds = time.monotonic() - started
     return result
 
@@ -366,7 +421,10 @@ def disconnect(site: Site, keystore: Optional[KeyStore] = None) -> Dict[str, Any
     with RunLock(site.paths.lock, wait=10.0):
         state = load_state(site.paths.state)
         removed_key = False
-        if state.key_entry:
+        from igny8_agent.networks import shares_key
+
+        # A network's subsites share one key: it goes with the last of them.
+        if state.key_entry and not shares_key(site.paths.state.parent, state.key_entry, site.paths.state):
             removed_key = (keystore or KeyStore()).delete(state.key_entry)
         had_state = site.paths.state.exists()
         if had_state:

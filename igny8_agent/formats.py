@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from typing import Any, List
+from typing import Any, Iterable, List, Sequence
 
 from igny8_agent.structure import KINDS, Structure
 
@@ -29,6 +29,15 @@ def structure_csv(structure: Structure, leftovers: bool = False) -> str:
         if leftovers:
             for slug, count in structure.leftovers.get(kind, {}).items():
                 writer.writerow([kind, slug, "", count, "false", "", "leftover"])
+    return out.getvalue()
+
+
+def rows_csv(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A header row, then ``rows``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
     return out.getvalue()
 
 

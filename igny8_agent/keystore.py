@@ -12,7 +12,9 @@ entry per backend and site (``entry_name``). Which keyring backend is used:
 4. Otherwise -- a headless server, cron -- the agent's own file is used.
 
 When keyring resolves to nothing usable (its ``fail.Keyring``, or a chainer
-with nothing to chain) the agent's own file is used as well.
+with nothing to chain) the agent's own file is used as well. That is what the
+one-file ``.pyz`` gets on Linux: it carries no SecretStorage (compiled
+``cryptography``); ``backend_name`` says so (``pyz_keyring_note``).
 
 Start-up cost: ``sync`` and ``status`` must start fast, and importing
 ``keyring`` alone costs tens of milliseconds (discovery, with its entry
@@ -208,6 +210,26 @@ def _usable(backend: Any) -> bool:
     return True
 
 
+def pyz_keyring_note() -> str:
+    """Why the one-file build keeps the key in the agent's file, or "".
+
+    The .pyz carries pure Python only; on Linux the system keyring
+    (SecretStorage) needs ``cryptography``, a compiled module, so unless the
+    host's Python has SecretStorage itself, keyring finds no backend there
+    and ``_choose`` falls back to the file."""
+    import sys
+
+    from igny8_agent.install import running_from_pyz
+
+    if not running_from_pyz() or not sys.platform.startswith("linux"):
+        return ""
+    import importlib.util
+
+    if importlib.util.find_spec("secretstorage") is not None:
+        return ""
+    return "the .pyz has no system keyring support: SecretStorage needs the compiled cryptography module"
+
+
 def _reason(exc: BaseException, secret: Optional[str] = None) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     if secret:
@@ -237,7 +259,8 @@ class KeyStore:
     @property
     def backend_name(self) -> str:
         if self._file is not None:
-            return f"file ({self._file.path})"
+            note = pyz_keyring_note()
+            return f"file ({self._file.path}{'; ' + note if note else ''})"
         cls = type(self._backend)
         return f"{cls.__module__}.{cls.__qualname__}"
 

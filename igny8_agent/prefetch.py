@@ -1,8 +1,8 @@
 """Start reading the site while Python loads the command line.
 
-On a big site ``structure`` is mostly the database's time (the post counts);
-on a small one it is mostly Python's (loading typer and the CLI). The two can
-overlap: for ``igny8-agent structure``, the site options are picked out of
+On a big site ``structure`` and ``sync`` are mostly the database's time (the
+post counts); on a small one mostly Python's (loading typer, httpx and the
+CLI). The two can overlap: for ``igny8-agent structure`` and ``sync``, the site options are picked out of
 argv before the CLI is imported, the site is located, and the read starts in
 a background thread. The command uses that read only if its own, properly
 parsed options are the same; otherwise it reads the site itself. Anything
@@ -27,7 +27,11 @@ _SITE_OPTIONS = {
     "--db-charset": "db.charset",
     "--table-prefix": "db.table_prefix",
 }
-_OTHER_OPTIONS_WITH_VALUE = ("--format", "-f")
+# command -> its other options: (flags, options with a value) that do not change what is read
+_COMMANDS = {
+    "structure": ((), ("--format", "-f")),
+    "sync": (("--quiet", "-q", "--json", "--dry-run"), ("--wait", "--metrics-file")),
+}
 
 _started: Optional["_Read"] = None
 
@@ -51,7 +55,9 @@ class _Read(threading.Thread):
 
 
 def start(argv: List[str]) -> None:
-    """Begin reading the site if ``argv`` is a plain ``structure`` command."""
+    """Begin reading the site if ``argv`` is a plain ``structure`` or
+    ``sync`` command (``sync`` takes its lock only after the read: reading
+    early changes nothing, and a sync that stops before it never uses it)."""
     global _started
     options = _site_options(argv)
     if options is None:
@@ -91,13 +97,16 @@ def take(options: Any) -> Optional[Tuple[Any, Any]]:
 
 
 def _site_options(argv: List[str]) -> Optional[Any]:
-    if not argv or argv[0] != "structure":
+    if not argv or argv[0] not in _COMMANDS:
         return None
+    flags, with_value = _COMMANDS[argv[0]]
     values: Dict[str, str] = {}
     args = iter(argv[1:])
     for arg in args:
         name, eq, value = arg.partition("=")
-        if name in _SITE_OPTIONS or name in _OTHER_OPTIONS_WITH_VALUE:
+        if name in flags and not eq:
+            continue
+        if name in _SITE_OPTIONS or name in with_value:
             if not eq:
                 value = next(args, None)
                 if value is None or value.startswith("-"):

@@ -104,15 +104,20 @@ _pending = []
 
 def _in_import_machinery(frame) -> bool:
     """Whether ``frame`` is importlib's code or runs inside an import (a
-    module body, a class it defines): an exception raised there can surface
-    as "Exception ignored" or as another exception (RuntimeError from
-    __set_name__) instead of the interrupt."""
+    module body, a class it defines), or inside a finalizer (``__del__``,
+    which the garbage collector may run anywhere): an exception raised there
+    can surface as "Exception ignored" (and be lost) or as another exception
+    (RuntimeError from __set_name__) instead of the interrupt."""
     depth = 0
     while frame is not None and depth < 200:
-        if frame.f_code.co_filename.startswith("<frozen importlib"):
+        code = frame.f_code
+        if code.co_filename.startswith("<frozen importlib") or code.co_name == "__del__":
             return True
         frame, depth = frame.f_back, depth + 1
     return False
+
+
+_interrupted = []  # a signal's handler has run: what breaks after it is its doing
 
 
 def _guarded(handler):
@@ -121,9 +126,24 @@ def _guarded(handler):
             _pending.append(signum)
             signal.setitimer(signal.ITIMER_REAL, _RETRY_SECONDS)
             return
+        _interrupted.append(signum)
         handler(signum, frame)
 
     return run
+
+
+def _unraisable(info) -> None:
+    """An error Python cannot raise (in a finalizer, at shutdown): after an
+    interrupt it is the interrupt's doing (a library's object cut off
+    half-made) and says nothing; otherwise one line, never a traceback."""
+    if _interrupted or isinstance(info.exc_value, (KeyboardInterrupt, SystemExit)):
+        return
+    where = getattr(info.object, "__qualname__", None) or type(info.object).__name__
+    try:
+        sys.stderr.write(f"igny8-agent: warning: an error was ignored in {where}: "
+                         f"{type(info.exc_value).__name__}\n")
+    except (OSError, ValueError):
+        pass
 
 
 def _retry(signum, frame) -> None:
@@ -164,6 +184,7 @@ def ignore_signals() -> None:
 def handle_signals(handlers) -> None:
     """Install ``{signal number: handler}``, each put off while the import
     machinery runs."""
+    sys.unraisablehook = _unraisable
     signal.signal(signal.SIGALRM, _retry)
     for signum, handler in handlers.items():
         signal.signal(signum, _guarded(handler))

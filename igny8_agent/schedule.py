@@ -47,6 +47,8 @@ TIMING = "daily, random delay up to 1 h"
 CRON_DIR = "etc/cron.d"
 LOGROTATE_DIR = "etc/logrotate.d"
 ROOT_ENV = "IGNY8_SCHEDULE_ROOT"
+# The name of the one job of `schedule install --all` (site names end in a digest, so none is this).
+ALL_SITES = "all-sites"
 UNIT_DIR = "etc/systemd/system"
 SERVICE = f"{UNIT_DIR}/igny8-agent@.service"
 TIMER = f"{UNIT_DIR}/igny8-agent@.timer"
@@ -82,6 +84,8 @@ def detect_kind(root: Optional[Path] = None) -> str:
 
 def render(kind: str, site_name: str, config: Path, agent: str, user: str, lock: Path, log: Path) -> Dict[str, str]:
     """The files of one site's schedule: ``{path relative to root: text}``.
+    For ``site_name`` ALL_SITES, the one job that runs ``sync --all`` and
+    ``config`` is the agent's config directory.
 
     ``lock`` is the agent's lock file for the site; its folder is the state
     directory, which the run may write and is told about
@@ -97,8 +101,16 @@ def render(kind: str, site_name: str, config: Path, agent: str, user: str, lock:
         _check_path(what, str(path))
     if not USER_NAME.fullmatch(user):
         raise ConfigError(f"invalid user name {user!r} for the schedule")
+    if site_name == ALL_SITES:  # `schedule install --all`: one job for every site of the host
+        _check_path("config directory", str(config))
+        command = f"env IGNY8_CONFIG_DIR={config} {agent} sync --all"
+        commands = (command + " --quiet", "/usr/bin/" + command)
+    else:
+        commands = (f"{agent} sync --quiet --config {config}", f"{agent} sync --config {config}")
     values = {
         "SITE": site_name,
+        "COMMAND": commands[0],
+        "UNIT_COMMAND": commands[1],
         "USER": user,
         "AGENT": agent,
         "CONFIG": str(config),
@@ -246,6 +258,11 @@ def show(site_name: str, *, root: Optional[Path] = None) -> Optional[Schedule]:
         files=[path for s in found for path in s.files],
         description=f"{description} (the site syncs more than once a day: run `igny8-agent schedule remove`, then install one)",
     )
+
+
+def for_site(site_name: str, *, root: Optional[Path] = None) -> Optional[Schedule]:
+    """What runs this site daily: its own job, or the host's ``--all`` job."""
+    return show(site_name, root=root) or show(ALL_SITES, root=root)
 
 
 # -- names and checks ---------------------------------------------------------

@@ -44,6 +44,22 @@ def check(user: str, wanted: List[Need]) -> None:
 
     A user who is not root can only schedule their own job.
     """
+    need = unmet(user, wanted)
+    if need is None:
+        return
+    raise ConfigError(
+        f"user {user} cannot {VERBS[need.access]} {need.what} {need.path}: give it access "
+        f"({access_fix(user, need)}) or pass --user with an account that can"
+    )
+
+
+VERBS = {READ: "read", WRITE: "write", RUN: "run"}
+
+
+def unmet(user: str, wanted: List[Need]) -> Optional[Need]:
+    """The first of ``wanted`` that ``user`` cannot do; None when it can do
+    them all. Only checks, never changes anything. ConfigError for a user
+    that does not exist, or another user's when this process is not root."""
     import pwd
 
     try:
@@ -54,18 +70,15 @@ def check(user: str, wanted: List[Need]) -> None:
     if me != 0 and entry.pw_uid != me:
         raise ConfigError(f"only root can schedule a job for another user ({user}): drop --user, or run with sudo")
     if entry.pw_uid == 0:
-        return
+        return None
     failed = _first_failure(wanted) if entry.pw_uid == me else _as_user(entry, wanted)
-    if failed is None:
-        return
-    need = wanted[failed]
-    verb = {READ: "read", WRITE: "write", RUN: "run"}[need.access]
+    return None if failed is None else wanted[failed]
+
+
+def access_fix(user: str, need: Need) -> str:
+    """How to give ``user`` what ``need`` asks for."""
     right = {READ: "r", WRITE: "rwx" if need.path.is_dir() else "rw", RUN: "rx"}[need.access]
-    raise ConfigError(
-        f"user {user} cannot {verb} {need.what} {need.path}: give it access "
-        f"(`sudo setfacl -m u:{user}:{right} {need.path}`, or chown it and its folders) "
-        "or pass --user with an account that can"
-    )
+    return f"`sudo setfacl -m u:{user}:{right} {need.path}`, or chown it and its folders"
 
 
 def _first_failure(wanted: List[Need]) -> Optional[int]:

@@ -72,6 +72,12 @@ exclude_taxonomies = []
 # [taxonomy.product_cat]
 # enabled = false
 
+[metrics]
+# A Prometheus file for node_exporter's textfile collector, replaced after
+# every sync; "" for none. {site} in the file name stands for this site's name.
+file = ""
+# file = "/var/lib/node_exporter/textfile_collector/igny8-agent-{site}.prom"
+
 # [database]  # only when wp-config.php cannot be read statically
 # host = "127.0.0.1:3306"
 # name = "wordpress"
@@ -111,6 +117,9 @@ class Settings:
     two_way_sync_enabled: bool = True
     database: Dict[str, str] = field(default_factory=dict)
     database_connection: Dict[str, Any] = field(default_factory=dict)  # ssl_ca, ssl_verify, timeouts (dboptions.py)
+    metrics_file: str = ""  # node_exporter textfile (metrics.py); may hold {site}
+    network_all: bool = False  # connected with `connect --network`: `sync --all` reads every subsite
+    network_auto_connect: bool = True  # ... and connects subsites added later
     _listing: Dict[str, Listing] = field(default_factory=dict)
     _types: Dict[str, Dict[str, Dict[str, Any]]] = field(default_factory=dict)
 
@@ -174,6 +183,11 @@ def _from_dict(data: Dict[str, Any], path: Path) -> Settings:
     s.retry_budget = v.number("backend", "retry_budget", s.retry_budget, minimum=0, maximum=MAX_RETRY_BUDGET)
     s.plugin_connection_enabled = v.boolean("sync", "plugin_connection_enabled", True)
     s.two_way_sync_enabled = v.boolean("sync", "two_way_sync_enabled", True)
+    from igny8_agent.metrics import check_path
+
+    s.metrics_file = check_path(v.text("metrics", "file"), where=f"{path}: metrics.file")
+    s.network_all = v.boolean("network", "all", False)
+    s.network_auto_connect = v.boolean("network", "auto_connect", True)
     s.database = {k: v.text("database", k) for k in DB_KEYS if v.text("database", k)}
     section = v.section("database")
     s.database_connection = {k: section[k] for k in DB_CONNECTION_KEYS if k in section}

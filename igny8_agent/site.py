@@ -61,15 +61,20 @@ class Site:
         """Read the site in one read-only session: a new one, or ``session``
         if already opened (it is closed afterwards either way)."""
         with session or ReadOnlySession(self.db) as session:
-            return read_site(
-                session,
-                self.table_prefix,
-                multisite=self.multisite,
-                url=self.url,
-                main_blog_id=self.main_blog_id,
-                main_site_id=self.main_site_id,
-                files=self.files,
-            )
+            return self.read_facts_in(session)
+
+    def read_facts_in(self, session: ReadOnlySession, blog_id: Optional[int] = None) -> SiteFacts:
+        """Read the site in ``session``'s transaction, leaving it open."""
+        return read_site(
+            session,
+            self.table_prefix,
+            multisite=self.multisite,
+            url=self.url,
+            main_blog_id=self.main_blog_id,
+            main_site_id=self.main_site_id,
+            files=self.files,
+            blog_id=blog_id,
+        )
 
     def fingerprint(self, home: str) -> Dict[str, str]:
         """What tells this site from a copy of it (staging clones carry the config)."""
@@ -83,13 +88,12 @@ def locate_site(options: SiteOptions, environ: Mapping[str, str] = os.environ) -
         if not options.config.exists():
             raise ConfigError(f"config file {options.config} does not exist")
 
-    start = options.path or environ.get("IGNY8_WP_PATH") or (settings.wordpress_path if settings else "")
     url = options.url or environ.get("IGNY8_URL") or (settings.url if settings else "") or None
 
     root: Optional[Path] = None
     wpconfig: Optional[WPConfig] = None
     try:
-        root, config_path = find_wordpress(Path(start or os.getcwd()))
+        root, config_path = find_wordpress(wordpress_start(options, environ, settings))
         wpconfig = read_wp_config(config_path, environ, root=root)
     except ConfigError:
         if not _overrides_complete(options, environ, settings):
@@ -162,6 +166,21 @@ def locate_site(options: SiteOptions, environ: Mapping[str, str] = os.environ) -
         files=(SiteFiles.of(root, wpconfig.constants, cache_dir=paths.state.parent / "cache")
                if root is not None and wpconfig is not None else None),
     )
+
+
+def environment_api_url(site: Site, environ: Mapping[str, str] = os.environ) -> Site:
+    """``IGNY8_API_URL`` beats the config file's API URL."""
+    if environ.get("IGNY8_API_URL"):
+        site.settings.api_url = environ["IGNY8_API_URL"]
+    return site
+
+
+def wordpress_start(options: SiteOptions, environ: Mapping[str, str] = os.environ,
+                    settings: Optional[Settings] = None) -> Path:
+    """Where the search for the WordPress root starts: --path, IGNY8_WP_PATH,
+    the config file's [wordpress] path, else the current directory."""
+    start = options.path or environ.get("IGNY8_WP_PATH") or (settings.wordpress_path if settings else "")
+    return Path(start or os.getcwd())
 
 
 _REQUIRED = object()

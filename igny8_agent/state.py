@@ -184,12 +184,14 @@ class RunLock:
     killed run never blocks the next one.
     """
 
-    def __init__(self, path: Path, wait: float = 0.0, also: Sequence[Path] = ()) -> None:
+    def __init__(self, path: Path, wait: float = 0.0, also: Sequence[Path] = (), sweep: bool = True) -> None:
         """``also``: other files of the site (its config) whose leftover temp
-        files are removed once the lock is taken, like the state's."""
+        files are removed once the lock is taken, like the state's. Not with
+        ``sweep`` false: a run over many sites sweeps each directory once."""
         self.path = path
         self.wait = wait
-        self.also = tuple(also)
+        self.also = tuple(also) if sweep else ()
+        self.sweep = sweep
         self._fd = -1
 
     def __enter__(self) -> "RunLock":
@@ -201,7 +203,8 @@ class RunLock:
             self.__exit__()
             raise
         # A run killed while writing may have left temp files; we own the site now.
-        remove_stale_temp_files(self.path.parent, self.path.name.replace(".lock", ".state.json"))
+        if self.sweep:
+            remove_stale_temp_files(self.path.parent, self.path.name.replace(".lock", ".state.json"))
         for other in self.also:
             remove_stale_temp_files(other.parent, other.name)
         return self

@@ -69,6 +69,10 @@ class Unreachable(TransientError):
         self.reason = reason
 
 
+class CertificateRejected(BackendError):
+    """The backend's TLS certificate was not accepted (nothing was sent)."""
+
+
 class Reply(NamedTuple):
     """One HTTP response, body already read (None when over the size cap)."""
 
@@ -108,11 +112,16 @@ class Transport:
         self._clock = clock
         self._budget = max(0.0, float(retry_budget))
         self._budget_start: Optional[float] = None
+        # A 429 or Retry-After seen by one request holds back every request of
+        # the run (``sync --all`` shares one Transport between its workers).
+        self._hold_until = 0.0
         self.max_bytes = int(max_response_bytes)
         self._request_seconds = float(timeout)
         self._deadline = Deadline()
         self._backoff = tenacity.wait_random_exponential(multiplier=1, max=60)
         self.attempts = 0
+        # The last response's Date header and this host's time when it came: (server, local).
+        self.clock_sample: Optional[Tuple[datetime, datetime]] = None
         self._fail_fast = fail_fast
         self._then = then
         self._notify = notify
@@ -151,6 +160,7 @@ class Transport:
         if self._budget_start is None:
             self._budget_start = started
         waits: Dict[int, float] = {}
+        slowed = [False]  # the last failure asked the run to slow down
 
         def next_wait(state: tenacity.RetryCallState) -> float:
             # Computed once per attempt: tenacity asks `stop` and `wait` in an
@@ -159,6 +169,7 @@ class Transport:
                 failure = state.outcome.exception() if state.outcome else None
                 retry_after = getattr(failure, "retry_after", None) or 0.0
                 waits[state.attempt_number] = max(self._backoff(state), retry_after)
+                slowed[0] = bool(retry_after) or getattr(failure, "status", None) == 429
             return waits[state.attempt_number]
 
         def over_budget(state: tenacity.RetryCallState) -> bool:
@@ -168,6 +179,8 @@ class Transport:
 
         def sleep(seconds: float) -> None:
             log.debug("waiting %.1f s before retrying %s", seconds, what)
+            if slowed[0]:
+                self._hold_until = max(self._hold_until, self._clock() + seconds)
             self._sleep(seconds)
 
         def worth_retrying(failure: BaseException) -> bool:
@@ -226,10 +239,21 @@ class Transport:
 
     # -- one request -------------------------------------------------------------------
 
+    def _hold_back(self) -> None:
+        """Another request of this run was told to slow down (429, Retry-After):
+        wait with it, within what is left of the run's retry budget. Checked
+        right before sending, so no worker's request slips out meanwhile."""
+        start = self._budget_start if self._budget_start is not None else self._clock()
+        left = min(self._hold_until, start + self._budget) - self._clock()
+        if left > 0:
+            log.debug("waiting %.1f s: the backend asked this run to slow down", left)
+            self._sleep(left)
+
     def send(self, method: str, url: httpx.URL, content: Optional[bytes]) -> Reply:
         """One request, its body read within the cap, all within the timeout.
         Network failures are TransientError; a refused certificate or a body
         that cannot be decoded, BackendError."""
+        self._hold_back()
         self.attempts += 1
         headers = {"Content-Type": "application/json"} if content is not None else None
         log.debug("%s %s (attempt %d; Authorization: Bearer ***)", method, url, self.attempts)
@@ -239,6 +263,9 @@ class Transport:
                 response = self._http.send(
                     self._http.build_request(method, url, content=content, headers=headers), stream=True
                 )
+                served = _http_date(response.headers.get("Date") or "")
+                if served is not None:
+                    self.clock_sample = (served, datetime.now(timezone.utc))
                 try:
                     body = self._read_capped(response, deadline)
                 finally:
@@ -246,7 +273,7 @@ class Transport:
         except httpx.TransportError as exc:
             if certificate_rejected(exc):
                 raise self.error(
-                    BackendError,
+                    CertificateRejected,
                     "the backend's TLS certificate was not accepted (%s). Check --api-url and the CA bundle"
                     % exc,
                 ) from exc

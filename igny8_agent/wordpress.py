@@ -63,11 +63,14 @@ def read_site(
     main_blog_id: int = 1,
     main_site_id: int = 1,
     files: Optional[SiteFiles] = None,
+    blog_id: Optional[int] = None,
 ) -> SiteFacts:
     """Read the facts of the main site, or of the subsite that ``url`` names.
 
     ``multisite`` is what wp-config.php says (``MULTISITE``); None means it
-    does not say, and the presence of ``{prefix}blogs`` decides.
+    does not say, and the presence of ``{prefix}blogs`` decides. ``blog_id``:
+    the subsite's id when the caller has read ``{prefix}blogs`` already (a
+    whole network in one run), so it is not looked up again.
     """
     base_prefix = validate_table_prefix(base_prefix)
     blogs_table = base_prefix + "blogs"
@@ -82,7 +85,7 @@ def read_site(
     if multisite is None:
         multisite = _has_blogs_table(session, blogs_table, facts)
     if multisite:
-        facts.blog_id = _find_blog(session, blogs_table, url, main_blog_id)
+        facts.blog_id = blog_id if blog_id is not None else _find_blog(session, blogs_table, url, main_blog_id)
     elif url:
         _check_single_site_url(session, base_prefix, url)
     facts.multisite = multisite
@@ -132,28 +135,15 @@ def _has_blogs_table(session: ReadOnlySession, blogs_table: str, facts: SiteFact
 def _find_blog(session: ReadOnlySession, blogs_table: str, url: Optional[str], main_blog_id: int) -> int:
     if not url:
         return main_blog_id
-    wanted = site_key(url)
-    if wanted is None:
+    if site_key(url) is None:
         raise ConfigError(f"--url {url!r} is not a URL")
-    rows = session.query(
-        f"SELECT blog_id, domain, path FROM {quote_identifier(blogs_table)}"
-        " WHERE deleted = 0 AND archived = 0 AND spam = 0"
-    )
-    # As get_site_by_path() on a subdirectory network: the URL's first path
-    # segment names the subsite, and only "/" itself is the root site, so a
-    # mistyped subsite path is an error, not the main site. On a subdomain
-    # network (every path "/") the host alone decides.
-    sites = {}
-    for blog_id, domain, path in rows:
-        key = site_key(f"{_text(domain)}{_text(path)}")
-        if key is not None and (key.host, key.port) == (wanted.host, wanted.port):
-            sites[key.path] = int(blog_id)
-    first_segment = "/".join(wanted.path.split("/")[:2])
-    if first_segment in sites:
-        return sites[first_segment]
-    if "" in sites and (wanted.path == "" or set(sites) == {""}):
-        return sites[""]
-    raise ConfigError(f"no site of this multisite network matches --url {url} (the subsites' addresses are in {blogs_table})")
+    from igny8_agent.multisite import Network
+
+    found = Network.read(session, blogs_table[: -len("blogs")]).find(url)
+    if found is None:
+        raise ConfigError(
+            f"no site of this multisite network matches --url {url} (the subsites' addresses are in {blogs_table})")
+    return found.blog_id
 
 
 def _check_single_site_url(session: ReadOnlySession, prefix: str, url: str) -> None:

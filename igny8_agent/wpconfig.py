@@ -11,12 +11,13 @@ override. Nothing is ever executed.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterator, Mapping, Optional, Sequence, Tuple
 
 from .errors import ConfigError
 from .phpvalues import Unknown
@@ -127,7 +128,37 @@ def read_wp_config(path: Path, environ: Mapping[str, str] = os.environ, *,
     return _walk(text, path, environ, Path(root) if root is not None else None)
 
 
+# A run over many sites (``remember_walks()``) reads one network's
+# wp-config.php once, not once per subsite: within the run the same text,
+# path, root and environment give the same result (files it includes are
+# taken as they were at the first read).
+_WALKED: Optional[Dict[tuple, WPConfig]] = None
+_WALKED_MAX = 256
+
+
+@contextlib.contextmanager
+def remember_walks() -> Iterator[None]:
+    global _WALKED
+    _WALKED = {}
+    try:
+        yield
+    finally:
+        _WALKED = None
+
+
 def _walk(text: str, path: Path, environ: Mapping[str, str], root: Optional[Path]) -> WPConfig:
+    if _WALKED is None:
+        return _walk_uncached(text, path, environ, root)
+    key = (text, str(path), str(root), frozenset(environ.items()))
+    if key not in _WALKED:
+        config = _walk_uncached(text, path, environ, root)
+        if len(_WALKED) >= _WALKED_MAX:
+            return config
+        _WALKED[key] = config
+    return _WALKED[key]
+
+
+def _walk_uncached(text: str, path: Path, environ: Mapping[str, str], root: Optional[Path]) -> WPConfig:
     real = os.path.realpath(path)
     if root is not None:
         real_root = os.path.realpath(root)

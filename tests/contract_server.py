@@ -358,6 +358,9 @@ class _HTTPServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # As production servers do: with Nagle's algorithm on, the body written
+    # after the headers waits for the client's delayed ACK (40 ms a response).
+    disable_nagle_algorithm = True
     server_version = "contract-server/1"
     sys_version = ""
     timeout = 60  # idle keep-alive connections do not live forever
@@ -365,6 +368,12 @@ class _Handler(BaseHTTPRequestHandler):
     _record: Optional[RecordedRequest] = None
 
     # -- plumbing ----------------------------------------------------------
+
+    def date_time_string(self, timestamp: Optional[float] = None) -> str:
+        """The Date header: this host's time, moved by the server's ``date_skew``."""
+        if timestamp is None:
+            timestamp = time.time() + self.server.owner.date_skew
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         if self.server.owner.verbose:
@@ -811,6 +820,9 @@ class ContractServer:
         self.ignore_list_filters = False
         self.verbose = False
         self.clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+        # Seconds added to the time in every response's Date header (a backend
+        # whose clock is off); the times in the API's bodies come from `clock`.
+        self.date_skew = 0.0
 
         self.requests: List[RecordedRequest] = []
         self.errors: List[str] = []  # unexpected server-side exceptions

@@ -39,7 +39,8 @@ def test_path_before_the_command_and_verbose_after_it_work(tmp_path, agent_env, 
 
 def test_dash_capital_v_prints_the_version():
     result = run_agent("-V")
-    assert result.returncode == 0 and result.stdout.strip() == f"igny8-agent {__version__}"
+    assert result.returncode == 0 and result.stdout.splitlines()[0] == f"igny8-agent {__version__}"
+    assert result.stdout.splitlines()[1].startswith("installed: ")
 
 
 def test_csv_and_yaml_carry_the_same_types_as_json(tmp_path, agent_env, wpdb):

@@ -1076,3 +1076,28 @@ def test_a_host_without_any_ca_store_and_no_usable_certifi_is_a_config_error(mon
     monkeypatch.setattr("igny8_agent.transport.bundled_trust", lambda: None)
     with pytest.raises(ConfigError, match="ca-certificates.*--ca-bundle"):
         BackendClient(BASE, KEY)
+
+
+def test_a_429_seen_by_one_worker_holds_back_the_others_requests(make_client: Any, router: respx.Router) -> None:
+    """``sync --all`` shares one client between its workers: while one waits
+    out a 429's Retry-After, the others send nothing."""
+    import threading
+
+    sent: List[float] = []
+
+    def me(request: httpx.Request) -> httpx.Response:
+        sent.append(time.monotonic())
+        return httpx.Response(429, headers={"Retry-After": "1"}) if len(sent) == 1 else httpx.Response(200, json={"email": "a@b"})
+
+    router.get(ME).mock(side_effect=me)
+    router.get(SITES).mock(side_effect=lambda request: (sent.append(time.monotonic()), httpx.Response(200, json=[]))[1])
+    client = make_client(retry_budget=30, sleep=time.sleep, clock=time.monotonic)
+    first = threading.Thread(target=client.me)
+    first.start()
+    while not sent:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the other worker's request comes while the first one waits
+    client.sites()
+    first.join(timeout=10)
+    assert len(sent) == 3
+    assert min(sent[1:]) - sent[0] >= 0.95  # nobody hammered the backend during the second it asked for

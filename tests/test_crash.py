@@ -344,19 +344,28 @@ def hit_the_interpreters_start_up(stderr: str) -> bool:
 def test_a_signal_put_off_during_an_import_is_dropped_once_the_command_is_over():
     """A SIGINT put off while importlib ran arms a short SIGALRM; once the
     command's exit code is decided it must neither act (130) nor, after the
-    interpreter's shutdown restored SIGALRM's default, kill the process (-14)."""
+    interpreter's shutdown restored SIGALRM's default, kill the process (-14):
+    when the command is over the timer is disarmed, the signal dropped and
+    SIGALRM ignored."""
     script = (
-        "import atexit, signal, sys, time\n"
+        "import atexit, inspect, signal, sys\n"
         "from igny8_agent import cli, process\n"
-        "process.handle_signals({signal.SIGINT: process.exit_interrupted})\n"
-        "process._pending.append(signal.SIGINT)\n"
-        "signal.setitimer(signal.ITIMER_REAL, 0.01)\n"
-        "atexit.register(time.sleep, 0.2)\n"
+        "version = cli._version\n"
+        "def deciding(value):\n"  # the exit code is decided with a signal still put off
+        "    if value:\n"
+        "        process._pending.append(signal.SIGINT)\n"
+        "        signal.setitimer(signal.ITIMER_REAL, 30)\n"
+        "    version(value)\n"
+        "inspect.signature(cli.main_options).parameters['version'].default.callback = deciding\n"
+        "def after():\n"
+        "    print(signal.getitimer(signal.ITIMER_REAL), process._pending,\n"
+        "          signal.getsignal(signal.SIGALRM) == signal.SIG_IGN, file=sys.stderr)\n"
+        "atexit.register(after)\n"
         "sys.argv = ['igny8-agent', '--version']\n"
         "cli.main()\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, cwd=str(REPO))
-    assert (result.returncode, result.stderr) == (0, ""), result
+    assert (result.returncode, result.stderr) == (0, "(0.0, 0.0) [] True\n"), result
     assert result.stdout.startswith("igny8-agent ")
 
 
@@ -407,3 +416,46 @@ def test_only_temp_files_of_dead_writers_are_removed(tmp_path):
     write_atomic(tmp_path / "site.toml", b"x = 1\n")  # its own temp file is renamed, not left
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [names["live"], ".other.toml.1-x.tmp", "site.toml"])
+
+
+def test_an_interrupt_in_a_finalizer_is_put_off_not_lost():
+    """A signal whose handler would raise inside ``__del__`` (the garbage
+    collector runs finalizers anywhere, pymysql's result objects have one) is
+    put off until the finalizer is over: the interrupt ends the command, and
+    nothing prints "Exception ignored"."""
+    script = (
+        "import gc, signal, sys, time\n"
+        "from igny8_agent import process\n"
+        "def stop(signum, frame):\n"
+        "    raise KeyboardInterrupt\n"
+        "process.handle_signals({signal.SIGINT: stop})\n"
+        "class Slow:\n"
+        "    def __del__(self):\n"
+        "        signal.raise_signal(signal.SIGINT)\n"
+        "        time.sleep(0.05)\n"
+        "try:\n"
+        "    Slow()\n"
+        "    time.sleep(2)\n"
+        "    print('not interrupted')\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, cwd=str(REPO))
+    assert (result.stdout, result.stderr) == ("interrupted\n", ""), result
+
+
+def test_an_error_a_finalizer_cannot_raise_is_one_line_and_nothing_after_an_interrupt():
+    script = (
+        "import signal, sys\n"
+        "from igny8_agent import process\n"
+        "process.handle_signals({signal.SIGINT: signal.default_int_handler})\n"
+        "class Broken:\n"
+        "    def __del__(self):\n"
+        "        raise AttributeError('half made')\n"
+        "Broken()\n"
+        "process._interrupted.append(signal.SIGINT)\n"
+        "Broken()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30, cwd=str(REPO))
+    assert result.returncode == 0
+    assert result.stderr == "igny8-agent: warning: an error was ignored in Broken.__del__: AttributeError\n"

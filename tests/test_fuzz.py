@@ -375,7 +375,7 @@ class RecordingSession:
     def query(self, sql: str, args: Sequence[Any] = ()) -> list:
         self.statements.append((sql, tuple(args)))
         if "FROM `wp_blogs`" in sql:
-            return [(1, b"example.com", b"/"), (2, b"example.com", b"/shop/")]
+            return [(1, b"example.com", b"/", 0, 0, 0), (2, b"example.com", b"/shop/", 0, 0, 0)]
         if "option_name IN" in sql:
             return [(b"home", b"https://example.com"), (b"siteurl", b"https://example.com")]
         if "GROUP BY post_type" in sql:

@@ -22,9 +22,18 @@ def test_site_options_are_picked_out_of_a_plain_structure_command():
 
 
 def test_anything_unusual_means_no_head_start():
-    for argv in (["sync"], ["structure", "--help"], ["structure", "--path"], ["structure", "--bogus", "x"],
-                 ["structure", "--path", "--url"], [], ["--version"]):
+    for argv in (["sync", "--all"], ["connect"], ["structure", "--help"], ["structure", "--path"],
+                 ["structure", "--bogus", "x"], ["structure", "--path", "--url"], ["structure", "--quiet"],
+                 ["sync", "--format", "json"], [], ["--version"]):
         assert prefetch._site_options(argv) is None, argv
+
+
+def test_a_plain_sync_gets_a_head_start_too():
+    """`sync` reads the site while the CLI loads, as `structure` does: its
+    output flags change nothing about what is read."""
+    assert prefetch._site_options(["sync"]) == SiteOptions(db=dict(NO_DB))
+    assert prefetch._site_options(["sync", "--quiet", "--path", "/srv/wp", "--wait", "5", "--json"]) == \
+        SiteOptions(path="/srv/wp", db=dict(NO_DB))
 
 
 def test_read_ahead_is_used_only_for_the_same_options(tmp_path, agent_env, wpdb):

@@ -1,0 +1,420 @@
+"""Commands over every site on the host: discover."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, List, Optional
+
+import typer
+
+from igny8_agent.cli import JsonOpt, OutputFormat, app, command, print_json
+from igny8_agent.discover import DEFAULT_MAX_DEPTH, DEFAULT_ROOTS, DEFAULT_TIMEOUT
+from igny8_agent.status_view import visible
+
+CSV_COLUMNS = ("path", "version", "multisite", "owner", "connected", "sites", "wp_config")
+
+
+@app.command()
+@command
+def discover(
+    roots: Optional[List[str]] = typer.Argument(None, metavar="[ROOT]...", show_default=False, help=(
+        "Directories to search (default: " + ", ".join(DEFAULT_ROOTS) + "; those that exist).")),
+    max_depth: int = typer.Option(DEFAULT_MAX_DEPTH, "--max-depth", min=0, max=64, help="How many directories below each root to look."),
+    timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", min=0.0, max=3600.0, help="Stop after this many seconds and say the list is incomplete."),
+    format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="table, json, csv or yaml (default: table on a terminal, json otherwise)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """List the WordPress installs on this host and whether each is connected.
+
+    Looks for WordPress's core files with a wp-config.php in or one level
+    above their directory; symbolic links to directories are not followed,
+    hidden directories, node_modules, vendor and an install's wp-content are
+    not entered. Reads files only: changes nothing, connects to nothing.
+    "Connected" is what this agent (this user's config and state
+    directories) knows. A summary goes to standard error. Exit 0, also when
+    the walk was cut short; 3 when a ROOT given is not a directory."""
+    from igny8_agent.discover import discover as walk
+
+    fmt = "json" if as_json else (format.value if format else ("table" if sys.stdout.isatty() else "json"))
+    found = walk(roots or None, max_depth=max_depth, timeout=timeout)
+    problems = [c.problem for i in found.installs for c in i.connections if c.problem]
+    for warning in found.warnings + problems:
+        print(f"igny8-agent: warning: {visible(warning)}", file=sys.stderr)
+    if fmt == "json":
+        print_json(found.as_dict())
+    elif fmt == "yaml":
+        from igny8_agent.formats import to_yaml
+
+        sys.stdout.write(to_yaml(found.as_dict()))
+    elif fmt == "csv":
+        from igny8_agent.formats import rows_csv
+
+        sys.stdout.write(rows_csv(CSV_COLUMNS, [_row(i, csv=True) for i in found.installs]))
+    else:
+        _table(found)
+    print(f"igny8-agent: {_summary(found)}", file=sys.stderr)
+
+
+def _connected(install: Any) -> str:
+    names = [c.name for c in install.connections if c.connected]
+    return " ".join(names) if names else "no"
+
+
+def _row(install: Any, csv: bool = False) -> List[str]:
+    multisite = {True: "yes", False: "no", None: "unknown"}[install.multisite]
+    row = [str(install.path), install.version or "", multisite, install.owner, _connected(install)]
+    if csv:
+        row = row[:4] + ["yes" if install.connected else "no", " ".join(c.name for c in install.connections),
+                         str(install.wp_config)]
+    return row
+
+
+def _table(found: Any) -> None:
+    from rich.table import Table
+
+    from igny8_agent.display import console, plain
+
+    table = Table(title_justify="left")
+    for title in ("Path", "WordPress", "Multisite", "Owner", "Connected"):
+        table.add_column(title)
+    for install in found.installs:
+        table.add_row(*(plain(cell) for cell in _row(install)))
+    console.print(table)
+
+
+def _summary(found: Any) -> str:
+    count = len(found.installs)
+    parts = [f"{count} WordPress install{'' if count == 1 else 's'}, {found.connected} connected"]
+    if found.without_config:
+        parts.append(f"{found.without_config} without wp-config.php")
+    if found.unreadable_dirs:
+        parts.append(f"{found.unreadable_dirs} unreadable director{'y' if found.unreadable_dirs == 1 else 'ies'} skipped")
+    if found.beyond_max_depth:
+        parts.append(f"{found.beyond_max_depth} deeper than --max-depth not searched")
+    if found.cut_short:
+        parts.append(f"cut short after {round(found.seconds, 2):g}s: the list is incomplete (raise --timeout)")
+    if not found.roots:
+        parts.append("none of the usual directories exists; name the ones to search")
+    return "; ".join(parts)
+
+
+# -- sync --all, connect --network, status --all --------------------------------------------
+#
+# Reached through `sync --all`, `connect --network` and `status --all` (cli_site.py);
+# the work is fleet.py's and networks.py's.
+
+_LABELS = {
+    "pushed": "sync ok",
+    "connected": "connected",
+    "skipped": "skipped",
+    "not-served": "not served",
+    "not-in-igny8": "not in IGNY8",
+    "busy": "busy",
+    "failed": "failed",
+}
+
+
+def _code(outcome: Any) -> int:
+    from igny8_agent.cli import exit_code_for
+
+    return exit_code_for(outcome.error) if outcome.error is not None else 0
+
+
+def outcome_dict(outcome: Any) -> dict:
+    return {
+        "site": outcome.site,
+        "url": outcome.url,
+        "blog_id": outcome.blog_id,
+        "outcome": outcome.outcome,
+        "exit_code": _code(outcome),
+        "message": outcome.message or None,
+        "site_id": outcome.site_id,
+        "integration_id": outcome.integration_id,
+        "counts": outcome.counts,
+        "seconds": round(outcome.seconds, 3),
+    }
+
+
+def outcome_line(outcome: Any) -> str:
+    from igny8_agent.state import utc_now
+
+    text = _LABELS.get(outcome.outcome, outcome.outcome)
+    if outcome.error is not None:
+        text += f" (exit {_code(outcome)})"
+    if outcome.outcome in ("pushed", "connected"):
+        parts = [f"site {outcome.site_id}", f"integration {outcome.integration_id}"]
+        parts += [f"{kind} " + ",".join(f"{slug}={n}" for slug, n in counts.items())
+                  for kind, counts in outcome.counts.items()]
+        text += ": " + "; ".join(parts + [f"{outcome.seconds:.2f}s"])
+    elif outcome.message:
+        text += f": {outcome.message}"
+    where = outcome.site or outcome.url
+    return f"{utc_now()} igny8-agent[{where}] {visible(text)}"
+
+
+class _Report:
+    """Each site's line as it finishes (failures only with --quiet), a
+    counter on a terminal, and the summary."""
+
+    def __init__(self, quiet: bool, as_json: bool, what: str) -> None:
+        self.quiet, self.as_json, self.what = quiet, as_json, what
+        self.outcomes: List[Any] = []
+        self._progress = None
+        if sys.stderr.isatty() and not as_json and not quiet:
+            from rich.console import Console
+
+            self._progress = Console(stderr=True).status(f"{what}…")
+            self._progress.start()
+
+    def __call__(self, outcome: Any) -> None:
+        self.outcomes.append(outcome)
+        if self.as_json or (self.quiet and outcome.error is None):
+            return
+        line = outcome_line(outcome)
+        if self._progress is not None:
+            self._progress.update(f"{self.what}: {len(self.outcomes)} sites done…")
+        print(line, file=sys.stderr if outcome.error is not None else sys.stdout, flush=True)
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+    def summary(self, seconds: float) -> str:
+        counts: dict = {}
+        for outcome in self.outcomes:
+            counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+        order = ("pushed", "connected", "skipped", "not-served", "not-in-igny8", "busy", "failed")
+        parts = [f"{counts[name]} {_LABELS[name] if name != 'pushed' else 'pushed'}" for name in order if counts.get(name)]
+        return f"{self.what}: {', '.join(parts) or 'no sites'} in {seconds:.2f} s"
+
+
+def _finish(report: _Report, started: float, extra: Optional[dict] = None) -> None:
+    import time
+
+    from igny8_agent.cli import worst_exit
+
+    report.stop()
+    seconds = time.monotonic() - started
+    code = worst_exit(_code(o) for o in report.outcomes)
+    if report.as_json:
+        data = dict(extra or {})
+        data["sites"] = [outcome_dict(o) for o in report.outcomes]
+        for name in ("pushed", "connected", "failed", "skipped", "not-served", "not-in-igny8", "busy"):
+            data[name.replace("-", "_")] = sum(1 for o in report.outcomes if o.outcome == name)
+        data["seconds"] = round(seconds, 3)
+        data["exit_code"] = code
+        print_json(data)
+    elif not report.quiet or code != 0:
+        print(f"igny8-agent: {report.summary(seconds)}" + (f" (exit {code})" if code else ""),
+              file=sys.stderr if code else sys.stdout)
+    raise typer.Exit(code)
+
+
+def sync_all(jobs: int, connect_new: bool, quiet: bool, as_json: bool, metrics_file: Optional[str] = None) -> None:
+    """`sync --all`."""
+    import os
+    import time
+
+    from igny8_agent import fleet
+
+    started = time.monotonic()
+    report = _Report(quiet, as_json, "sync --all")
+
+    def metrics(site: Any, outcome: Any, seconds: float) -> None:
+        from igny8_agent.metrics import after_run
+
+        template = site.settings.metrics_file if metrics_file is None else metrics_file
+        if template:
+            problem = after_run(site, template, _code(outcome), seconds)
+            if problem:
+                print(f"igny8-agent: warning: metrics not written: {visible(problem)}", file=sys.stderr)
+
+    try:
+        fleet.sync_all(os.environ, jobs=jobs, connect_new=connect_new, on_done=report, after_site=metrics)
+    except KeyboardInterrupt:
+        report.stop()
+        _stop_now(report, 130)
+    except Exception as exc:
+        report.stop()
+        from igny8_agent.cli import fail
+
+        raise fail(exc, {"as_json": as_json}) from None
+    _finish(report, started)
+
+
+def _stop_now(report: _Report, code: int) -> None:
+    """Ctrl-C or SIGTERM in a run over many sites: what finished is saved
+    (each site's state is written atomically); the workers still waiting on
+    the backend are not waited for."""
+    import os
+
+    print(f"igny8-agent: interrupted after {len(report.outcomes)} sites; "
+          "the others keep their last state", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def connect_network(site: Any, api_key: str, email: Optional[str], api_url: Optional[str],
+                    auto_connect: bool, jobs: int, as_json: bool) -> None:
+    """`connect --network`."""
+    import os
+    import time
+
+    from igny8_agent import networks
+
+    started = time.monotonic()
+    report = _Report(False, as_json, "connect --network")
+    try:
+        name, _outcomes = networks.connect_network(site, api_key, email=email, api_url=api_url,
+                                                   auto_connect=auto_connect, jobs=jobs, environ=os.environ,
+                                                   on_done=report)
+    except KeyboardInterrupt:
+        report.stop()
+        _stop_now(report, 130)
+    except BaseException:
+        report.stop()
+        raise
+    # Only temporary failures left: 6; anything else not connected: 5 (or worse).
+    from igny8_agent.errors import BackendError
+
+    for outcome in report.outcomes:
+        if outcome.outcome == "not-in-igny8":
+            outcome.error = BackendError(outcome.message)
+    _finish(report, started, {"network": name, "auto_connect": auto_connect})
+
+
+STATUS_COLUMNS = ("site", "url", "last_success", "last_error", "next_run")
+
+
+def _next_run(kind: str) -> str:
+    """The daily jobs run at local midnight with a random delay of up to an hour."""
+    from datetime import datetime, timedelta
+
+    tomorrow = (datetime.now().astimezone() + timedelta(days=1)).strftime("%Y-%m-%d")
+    return f"{tomorrow} 00:00-01:00 ({kind})"
+
+
+def status_rows() -> List[dict]:
+    """A row per site of this host (those whose files cannot be read too)."""
+    import os
+
+    from igny8_agent import fleet, schedule
+    from igny8_agent.errors import Igny8Error
+
+    members, broken = fleet.every_site(os.environ)
+    try:
+        host_job = schedule.show(schedule.ALL_SITES)
+    except Igny8Error:
+        host_job = None
+    rows = []
+    for member in members:
+        state = member.state
+        job = host_job
+        if job is None:
+            try:
+                job = schedule.show(member.name)
+            except Igny8Error:
+                job = None
+        error = state.last_error if state.last_outcome() == "error" else None
+        rows.append({
+            "site": member.name,
+            "url": state.site_url or member.site.settings.url or None,
+            "connected": state.connected,
+            "last_success": state.last_success or None,
+            "last_error": (error or {}).get("message") or None,
+            "next_run": _next_run("sync --all" if job is host_job and job else job.kind) if job else None,
+            "_state": state,
+            "_enabled": member.site.settings.plugin_connection_enabled,
+        })
+    for outcome in broken:
+        rows.append({"site": outcome.site, "url": None, "connected": None, "last_success": None,
+                     "last_error": outcome.message, "next_run": None, "_state": None, "_enabled": True})
+    return sorted(rows, key=lambda row: row["site"])
+
+
+def status_all(fmt: str, check: bool, max_age: Optional[float]) -> None:
+    """`status --all`."""
+    rows = status_rows()
+    if check:
+        code, line = _check_all(rows, max_age)
+        print(line)
+        raise typer.Exit(code)
+    public = [{k: v for k, v in row.items() if not k.startswith("_")} for row in rows]
+    if fmt == "json":
+        print_json({"sites": public})
+    elif fmt == "yaml":
+        from igny8_agent.formats import to_yaml
+
+        sys.stdout.write(to_yaml({"sites": public}))
+    elif fmt == "csv":
+        from igny8_agent.formats import rows_csv
+
+        sys.stdout.write(rows_csv(STATUS_COLUMNS, [[row[c] or "" for c in STATUS_COLUMNS] for row in public]))
+    else:
+        from rich.table import Table
+
+        from igny8_agent.display import console, plain
+        from igny8_agent.status_view import ago
+
+        table = Table(title_justify="left")
+        for title in ("Site", "URL", "Last success", "Last error", "Next run"):
+            table.add_column(title)
+        for row in public:
+            table.add_row(plain(row["site"]), plain(row["url"] or "—"),
+                          plain(ago(row["last_success"]) if row["last_success"] else "never"),
+                          plain(row["last_error"] or "—"), plain(row["next_run"] or "no schedule"))
+        console.print(table)
+        print(f"igny8-agent: {len(public)} sites, {sum(1 for r in public if r['connected'])} connected",
+              file=sys.stderr)
+
+
+# Worst first for monitoring: CRITICAL beats UNKNOWN beats WARNING beats OK.
+_CHECK_ORDER = (0, 1, 3, 2)
+_CHECK_WORDS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
+
+
+def _check_all(rows: List[dict], max_age: Optional[float]) -> tuple:
+    """`status --check --all`: one monitoring line over every site, worst wins."""
+    import math
+
+    from igny8_agent.status_view import DEFAULT_MAX_AGE_HOURS, check_line
+
+    hours = DEFAULT_MAX_AGE_HOURS if max_age is None else max_age
+    if not (math.isfinite(hours) and hours > 0):
+        return 3, f"IGNY8 UNKNOWN - --max-age must be a positive number of hours, not {hours:g}"
+    if not rows:
+        return 3, "IGNY8 UNKNOWN - no site is configured on this host (igny8-agent connect)"
+    results = []
+    for row in rows:
+        if row["_state"] is None:
+            results.append((3, row["site"], f"UNKNOWN - {row['last_error']}", None))
+            continue
+        code, line = check_line(row["_state"], row["_enabled"], hours)
+        text = line.split(" - ", 1)[-1].split(" | ", 1)[0]
+        age = row["_state"].last_success and _age(row["_state"].last_success)
+        results.append((code, row["site"], text, age))
+    worst = max((r[0] for r in results), key=_CHECK_ORDER.index)
+    counts = {word: sum(1 for r in results if _CHECK_WORDS[r[0]] == word) for word in _CHECK_WORDS}
+    bad = [r for r in results if r[0] != 0]
+    bad.sort(key=lambda r: -_CHECK_ORDER.index(r[0]))
+    summary = f"{len(results)} sites: " + ", ".join(f"{n} {w}" for w, n in counts.items() if n)
+    if bad:
+        summary += "; " + "; ".join(f"{site}: {text}" for _code, site, text, _age in bad[:3])
+        if len(bad) > 3:
+            summary += f"; and {len(bad) - 3} more"
+    ages = [r[3] for r in results if r[3] is not None]
+    warn = int(hours * 3600)
+    perf = (f"sites={len(results)} ok={counts['OK']} warning={counts['WARNING']} critical={counts['CRITICAL']}"
+            f" unknown={counts['UNKNOWN']}" + (f" oldest_age={max(ages)}s;{warn};;0" if ages else ""))
+    return worst, f"IGNY8 {_CHECK_WORDS[worst]} - {visible(summary)} | {perf}"
+
+
+def _age(stamp: str) -> Optional[int]:
+    from datetime import datetime, timezone
+
+    from igny8_agent.state import parse_time
+
+    when = parse_time(stamp)
+    return None if when is None else max(0, int((datetime.now(timezone.utc) - when).total_seconds()))
