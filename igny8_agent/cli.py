@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import inspect
 import json
-import os
 import sys
 from enum import Enum
 from pathlib import Path
@@ -219,7 +218,7 @@ def _load_commands() -> None:
     """Register the commands (one module per group) on ``app``."""
     import importlib
 
-    for name in ("cli_site", "cli_config", "cli_schedule", "cli_fleet", "cli_doctor"):
+    for name in ("cli_site", "cli_status", "cli_config", "cli_schedule", "cli_fleet", "cli_discover", "cli_doctor"):
         importlib.import_module(f"igny8_agent.{name}")
     from igny8_agent.cli_examples import add_examples
 

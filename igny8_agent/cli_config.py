@@ -167,7 +167,7 @@ def config_backend(
 
     changes = []
     if api_url is not None:
-        from igny8_agent.transport import parse_api_url
+        from igny8_agent.httpbits import parse_api_url
 
         api_url = parse_api_url(api_url)[0]
         changes.append((("backend", "api_url"), api_url))

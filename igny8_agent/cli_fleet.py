@@ -1,4 +1,6 @@
-"""Commands over every site on the host: discover."""
+"""Runs over every site of the host: `sync --all`, `connect --network`,
+`status --all` (reached through those commands' options in cli_site.py and
+cli_status.py); the work is fleet.py's and networks.py's."""
 
 from __future__ import annotations
 
@@ -7,101 +9,9 @@ from typing import Any, List, Optional
 
 import typer
 
-from igny8_agent.cli import JsonOpt, OutputFormat, app, command, print_json
-from igny8_agent.discover import DEFAULT_MAX_DEPTH, DEFAULT_ROOTS, DEFAULT_TIMEOUT
+from igny8_agent.cli import print_json
 from igny8_agent.status_view import visible
 
-CSV_COLUMNS = ("path", "version", "multisite", "owner", "connected", "sites", "wp_config")
-
-
-@app.command()
-@command
-def discover(
-    roots: Optional[List[str]] = typer.Argument(None, metavar="[ROOT]...", show_default=False, help=(
-        "Directories to search (default: " + ", ".join(DEFAULT_ROOTS) + "; those that exist).")),
-    max_depth: int = typer.Option(DEFAULT_MAX_DEPTH, "--max-depth", min=0, max=64, help="How many directories below each root to look."),
-    timeout: float = typer.Option(DEFAULT_TIMEOUT, "--timeout", min=0.0, max=3600.0, help="Stop after this many seconds and say the list is incomplete."),
-    format: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="table, json, csv or yaml (default: table on a terminal, json otherwise)."),
-    as_json: bool = JsonOpt,
-) -> None:
-    """List the WordPress installs on this host and whether each is connected.
-
-    Looks for WordPress's core files with a wp-config.php in or one level
-    above their directory; symbolic links to directories are not followed,
-    hidden directories, node_modules, vendor and an install's wp-content are
-    not entered. Reads files only: changes nothing, connects to nothing.
-    "Connected" is what this agent (this user's config and state
-    directories) knows. A summary goes to standard error. Exit 0, also when
-    the walk was cut short; 3 when a ROOT given is not a directory."""
-    from igny8_agent.discover import discover as walk
-
-    fmt = "json" if as_json else (format.value if format else ("table" if sys.stdout.isatty() else "json"))
-    found = walk(roots or None, max_depth=max_depth, timeout=timeout)
-    problems = [c.problem for i in found.installs for c in i.connections if c.problem]
-    for warning in found.warnings + problems:
-        print(f"igny8-agent: warning: {visible(warning)}", file=sys.stderr)
-    if fmt == "json":
-        print_json(found.as_dict())
-    elif fmt == "yaml":
-        from igny8_agent.formats import to_yaml
-
-        sys.stdout.write(to_yaml(found.as_dict()))
-    elif fmt == "csv":
-        from igny8_agent.formats import rows_csv
-
-        sys.stdout.write(rows_csv(CSV_COLUMNS, [_row(i, csv=True) for i in found.installs]))
-    else:
-        _table(found)
-    print(f"igny8-agent: {_summary(found)}", file=sys.stderr)
-
-
-def _connected(install: Any) -> str:
-    names = [c.name for c in install.connections if c.connected]
-    return " ".join(names) if names else "no"
-
-
-def _row(install: Any, csv: bool = False) -> List[str]:
-    multisite = {True: "yes", False: "no", None: "unknown"}[install.multisite]
-    row = [str(install.path), install.version or "", multisite, install.owner, _connected(install)]
-    if csv:
-        row = row[:4] + ["yes" if install.connected else "no", " ".join(c.name for c in install.connections),
-                         str(install.wp_config)]
-    return row
-
-
-def _table(found: Any) -> None:
-    from rich.table import Table
-
-    from igny8_agent.display import console, plain
-
-    table = Table(title_justify="left")
-    for title in ("Path", "WordPress", "Multisite", "Owner", "Connected"):
-        table.add_column(title)
-    for install in found.installs:
-        table.add_row(*(plain(cell) for cell in _row(install)))
-    console.print(table)
-
-
-def _summary(found: Any) -> str:
-    count = len(found.installs)
-    parts = [f"{count} WordPress install{'' if count == 1 else 's'}, {found.connected} connected"]
-    if found.without_config:
-        parts.append(f"{found.without_config} without wp-config.php")
-    if found.unreadable_dirs:
-        parts.append(f"{found.unreadable_dirs} unreadable director{'y' if found.unreadable_dirs == 1 else 'ies'} skipped")
-    if found.beyond_max_depth:
-        parts.append(f"{found.beyond_max_depth} deeper than --max-depth not searched")
-    if found.cut_short:
-        parts.append(f"cut short after {round(found.seconds, 2):g}s: the list is incomplete (raise --timeout)")
-    if not found.roots:
-        parts.append("none of the usual directories exists; name the ones to search")
-    return "; ".join(parts)
-
-
-# -- sync --all, connect --network, status --all --------------------------------------------
-#
-# Reached through `sync --all`, `connect --network` and `status --all` (cli_site.py);
-# the work is fleet.py's and networks.py's.
 
 _LABELS = {
     "pushed": "sync ok",
@@ -189,7 +99,7 @@ class _Report:
         return f"{self.what}: {', '.join(parts) or 'no sites'} in {seconds:.2f} s"
 
 
-def _finish(report: _Report, started: float, extra: Optional[dict] = None) -> None:
+def _finish(report: _Report, started: float, extra: Optional[dict] = None, list_key: str = "sites") -> None:
     import time
 
     from igny8_agent.cli import worst_exit
@@ -199,7 +109,7 @@ def _finish(report: _Report, started: float, extra: Optional[dict] = None) -> No
     code = worst_exit(_code(o) for o in report.outcomes)
     if report.as_json:
         data = dict(extra or {})
-        data["sites"] = [outcome_dict(o) for o in report.outcomes]
+        data[list_key] = [outcome_dict(o) for o in sorted(report.outcomes, key=lambda o: (o.blog_id or 0, o.site))]
         for name in ("pushed", "connected", "failed", "skipped", "not-served", "not-in-igny8", "busy"):
             data[name.replace("-", "_")] = sum(1 for o in report.outcomes if o.outcome == name)
         data["seconds"] = round(seconds, 3)
@@ -282,7 +192,7 @@ def connect_network(site: Any, api_key: str, email: Optional[str], api_url: Opti
     for outcome in report.outcomes:
         if outcome.outcome == "not-in-igny8":
             outcome.error = BackendError(outcome.message)
-    _finish(report, started, {"network": name, "auto_connect": auto_connect})
+    _finish(report, started, {"network": name, "auto_connect": auto_connect}, list_key="subsites")
 
 
 STATUS_COLUMNS = ("site", "url", "last_success", "last_error", "next_run")

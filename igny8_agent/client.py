@@ -27,7 +27,8 @@ from igny8_agent.errors import (
     TransientError,
 )
 from igny8_agent.responses import NOT_JSON, error_detail, is_int, kind_of, parse_json, same_id, size_text
-from igny8_agent.transport import NEXT_RUN, Reply, Transport, origin_of, resolve, retry_after
+from igny8_agent.httpbits import origin_of, resolve, retry_after
+from igny8_agent.transport import NEXT_RUN, Reply, Transport
 
 log = logging.getLogger("igny8_agent.client")
 

@@ -23,8 +23,9 @@ from igny8_agent.errors import AuthError, ConfigError, Igny8Error, NotConnectedE
 from igny8_agent.files import directory_syncs_deferred, sweep_stale_temp_files
 from igny8_agent.fleet import CachedKeys, Member, Outcome, SharedClients, SharedReaders, run_pool
 from igny8_agent.keystore import KeyStore, entry_name
+from igny8_agent.matching import SiteIndex, resolve_site
 from igny8_agent.multisite import Network, Subsite
-from igny8_agent.site import Site, SiteOptions, environment_api_url, locate_site
+from igny8_agent.site import Site, SiteOptions, locate_site
 from igny8_agent.state import RunLock, load_state
 from igny8_agent.structure import build_structure
 from igny8_agent.wpconfig import remember_walks
@@ -34,13 +35,13 @@ class _Listings:
     """The account's sites (``GET sites/``), fetched once per client in a run."""
 
     def __init__(self) -> None:
-        self._lists: Dict[int, flow.SiteIndex] = {}
+        self._lists: Dict[int, SiteIndex] = {}
         self._guard = threading.Lock()
 
-    def __call__(self, client: Any) -> flow.SiteIndex:
+    def __call__(self, client: Any) -> SiteIndex:
         with self._guard:
             if id(client) not in self._lists:
-                self._lists[id(client)] = flow.SiteIndex(client.sites())
+                self._lists[id(client)] = SiteIndex(client.sites())
             return self._lists[id(client)]
 
 
@@ -89,7 +90,7 @@ class Joiner:
                 facts = self.readers.run(site, lambda session: site.read_facts_in(session, blog_id=sub.blog_id))
                 outcome.url = facts.site_url or outcome.url
                 try:
-                    record = flow.resolve_site(None, None, facts.home, facts.siteurl, listed=self.listings(client))
+                    record = resolve_site(None, None, facts.home, facts.siteurl, listed=self.listings(client))
                 except SiteError as exc:
                     outcome.outcome, outcome.message = "not-in-igny8", str(exc)
                     return outcome

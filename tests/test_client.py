@@ -1028,7 +1028,7 @@ def _subjects(context: ssl.SSLContext) -> List[Any]:
 def test_a_host_with_only_a_ca_bundle_file_is_trusted_through_it(tmp_path: Any, monkeypatch: Any) -> None:
     """RHEL, Fedora and Alpine ship a bundle file and no hashed directory:
     the agent uses the system's bundle, not a copy of its own."""
-    from igny8_agent import network
+    from igny8_agent import tlstrust as network
 
     ca = trustme.CA()
     bundle = tmp_path / "tls-ca-bundle.pem"
@@ -1041,7 +1041,7 @@ def test_a_host_with_only_a_ca_bundle_file_is_trusted_through_it(tmp_path: Any, 
 
 
 def test_a_distribution_bundle_is_found_when_openssl_names_none(tmp_path: Any, monkeypatch: Any) -> None:
-    from igny8_agent import network
+    from igny8_agent import tlstrust as network
 
     ca = trustme.CA()
     bundle = tmp_path / "ca-bundle.crt"
@@ -1054,7 +1054,7 @@ def test_a_distribution_bundle_is_found_when_openssl_names_none(tmp_path: Any, m
 
 
 def test_ssl_cert_file_beats_the_hashed_directory(tmp_path: Any, monkeypatch: Any) -> None:
-    from igny8_agent import network
+    from igny8_agent import tlstrust as network
 
     hashed = tmp_path / "certs"
     hashed.mkdir()
@@ -1068,7 +1068,7 @@ def test_ssl_cert_file_beats_the_hashed_directory(tmp_path: Any, monkeypatch: An
 
 
 def test_a_host_without_any_ca_store_and_no_usable_certifi_is_a_config_error(monkeypatch: Any) -> None:
-    from igny8_agent import network
+    from igny8_agent import tlstrust as network
 
     _verify_paths(monkeypatch)
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)

@@ -166,8 +166,8 @@ def assert_one_push_each(fleet: Fleet, pushes: Dict[int, list]) -> None:
 
 
 def subsites(report: dict) -> List[dict]:
-    """connect --network's rows (the design calls the list "subsites"; "sites" as sync --all)."""
-    return report["subsites"] if "subsites" in report else report["sites"]
+    """connect --network's rows: one per served subsite."""
+    return report["subsites"]
 
 
 def wait_for(predicate, timeout: float = 60.0, what: str = "") -> None:

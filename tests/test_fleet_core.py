@@ -14,7 +14,7 @@ import pytest
 from igny8_agent import files, wpconfig
 from igny8_agent.cli import worst_exit
 from igny8_agent.database import DbSettings, ReadOnlySession
-from igny8_agent.flow import SiteIndex
+from igny8_agent.matching import SiteIndex
 from igny8_agent.multisite import Network, Subsite
 
 from conftest import DB_HOST, DB_PASSWORD, DB_PORT, DB_USER
