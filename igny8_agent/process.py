@@ -33,6 +33,7 @@ def no_core_dumps() -> None:
 class _Guarded:
     """A standard stream whose write errors (EPIPE, ENOSPC, EBADF ...) are
     dropped: what the agent does never depends on whether its output arrives.
+    Characters its encoding cannot show are written as "?".
     After the first one the stream's fd points to /dev/null, so that the
     interpreter's own flush at exit succeeds too."""
 
@@ -44,6 +45,11 @@ class _Guarded:
         if not self._broken:
             try:
                 return self._stream.write(text)
+            except UnicodeEncodeError:
+                # A terminal or pipe that cannot show a character (LANG=C,
+                # PYTHONIOENCODING=ascii): "?" instead, never a traceback.
+                encoding = getattr(self._stream, "encoding", None) or "ascii"
+                return self._stream.write(text.encode(encoding, "replace").decode(encoding))
             except OSError:
                 self._break()
         return len(text)

@@ -21,7 +21,7 @@ from typing import Dict, List, Optional
 
 import pytest
 
-from conftest import API_KEY, write_wp_config
+from conftest import API_KEY, run_agent, write_wp_config
 
 from igny8_agent.client import BackendClient
 from igny8_agent.errors import TransientError
@@ -429,3 +429,12 @@ def test_visible_shows_every_control_character_as_an_escape() -> None:
         "\\r\\n", "\\x0d\\x0a")
     assert visible("abc\u202edcba\u2066") == "abc\\u202edcba\\u2066"
     assert visible("Bücher [/i] – 本") == "Bücher [/i] – 本"
+
+
+@pytest.mark.parametrize("command", ["status", "connect", "sync", "doctor"])
+def test_help_on_a_stream_that_cannot_show_unicode_has_no_traceback(command, agent_env):
+    """LANG=C or PYTHONIOENCODING=ascii: characters the stream cannot show
+    become "?"; the help is printed whole and the exit code is 0."""
+    result = run_agent(command, "--help", env=dict(agent_env, PYTHONIOENCODING="ascii"))
+    assert (result.returncode, result.stderr) == (0, "")
+    assert "Examples:" in result.stdout and result.stdout.isascii()
