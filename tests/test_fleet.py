@@ -587,3 +587,48 @@ def test_status_all_check_reports_the_worst_site(small_fleet):
     rows = rows["sites"] if isinstance(rows, dict) else rows
     failing = [r for r in rows if r["last_error"]]
     assert [key_of(r["url"]) for r in failing] == [key_of(fleet.installs.installs[1].home)]
+
+
+def test_sync_all_writes_each_sites_metrics_file_and_refuses_one_file_for_all(small_fleet, tmp_path):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    fleet = connected_fleet(small_fleet, 3, installs=1)
+    textfiles = tmp_path / "textfiles"
+    textfiles.mkdir()
+    result = fleet.run("sync", "--all", "--quiet", "--metrics-file", str(textfiles / "one.prom"))
+    assert result.returncode == 2 and "{site}" in result.stderr  # every site would overwrite the same file
+    result = fleet.run("sync", "--all", "--quiet", "--metrics-file", str(textfiles / "igny8-{site}.prom"))
+    assert result.returncode == 0, result.stderr
+    written = sorted(textfiles.glob("igny8-*.prom"))
+    assert [p.name for p in written] == sorted(f"igny8-{name}.prom" for name in fleet.configs())
+    for path in written:
+        families = {f.name: f for f in text_string_to_metric_families(path.read_text())}
+        exit_codes = [s.value for s in families["igny8_agent_last_exit_code"].samples]
+        sites = {s.labels["site"] for f in families.values() for s in f.samples}
+        assert exit_codes == [0] and sites == {path.stem[len("igny8-"):]}
+
+
+def test_schedule_install_all_replaces_the_sites_jobs_and_a_sites_own_job_is_refused_while_it_is_there(
+        small_fleet, tmp_path):
+    fleet = connected_fleet(small_fleet, 2, installs=1)
+    root = tmp_path / "schedule-root"
+    for folder in ("etc/cron.d", "etc/logrotate.d"):
+        (root / folder).mkdir(parents=True)
+    fleet.env["IGNY8_SCHEDULE_ROOT"] = str(root)
+    install = next(iter(fleet.installs))
+    result = fleet.run("schedule", "install", "--kind", "cron", "--path", str(install.root))
+    assert result.returncode == 0, result.stderr
+    own = sorted(p.name for p in (root / "etc/cron.d").iterdir())
+    assert len(own) == 1
+    result = fleet.run("schedule", "install", "--all", "--kind", "cron")
+    assert result.returncode == 0, result.stderr
+    assert "replaced: removed cron job" in result.stdout
+    assert sorted(p.name for p in (root / "etc/cron.d").iterdir()) == ["igny8-agent-all-sites"]
+    job = (root / "etc/cron.d/igny8-agent-all-sites").read_text()
+    assert f"env IGNY8_CONFIG_DIR={fleet.base / 'etc'} " in job and " sync --all --quiet " in job
+    result = fleet.run("schedule", "install", "--kind", "cron", "--path", str(install.root))
+    assert result.returncode == 3 and "schedule remove --all" in result.stderr
+    shown = fleet.run("schedule", "show", "--path", str(install.root))
+    assert "igny8-agent-all-sites" in shown.stdout  # what runs this site daily
+    result = fleet.run("schedule", "remove", "--all")
+    assert result.returncode == 0 and list((root / "etc/cron.d").iterdir()) == []
