@@ -69,8 +69,10 @@ $site_ids = get_sites(
 	)
 );
 $result = array( 'sites' => array() );
-foreach ( $site_ids as $blog_id ) {
-	switch_to_blog( $blog_id );
+// Not $blog_id: at the top level of a script that is WordPress's own global,
+// and switch_to_blog() to the id it already holds would switch nothing.
+foreach ( $site_ids as $bench_blog_id ) {
+	switch_to_blog( $bench_blog_id );
 	$entry = array( 'url' => home_url(), 'post_types' => array(), 'taxonomies' => array() );
 	foreach ( get_post_types( array( 'public' => true ), 'names' ) as $slug ) {
 		if ( 'attachment' !== $slug ) {
@@ -83,13 +85,13 @@ foreach ( $site_ids as $blog_id ) {
 		}
 		$count = wp_count_terms( array( 'taxonomy' => $slug, 'hide_empty' => false ) );
 		if ( is_wp_error( $count ) ) {
-			fwrite( STDERR, "blog $blog_id: wp_count_terms($slug): " . $count->get_error_message() . "\n" );
+			fwrite( STDERR, "blog $bench_blog_id: wp_count_terms($slug): " . $count->get_error_message() . "\n" );
 			exit( 1 );
 		}
 		$entry['taxonomies'][ $slug ] = (int) $count;
 	}
 	restore_current_blog();
-	$result['sites'][ (string) $blog_id ] = $entry;
+	$result['sites'][ (string) $bench_blog_id ] = $entry;
 }
 $bench_done = microtime( true );
 
