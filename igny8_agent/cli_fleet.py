@@ -63,13 +63,15 @@ def outcome_line(outcome: Any) -> str:
 
 
 class _Report:
-    """Each site's line as it finishes (failures only with --quiet), a
-    counter on a terminal, and the summary."""
+    """Without a terminal each site's line as it finishes (failures only with
+    --quiet); on a terminal a counter, then a table of the outcomes; and the
+    summary."""
 
     def __init__(self, quiet: bool, as_json: bool, what: str) -> None:
         self.quiet, self.as_json, self.what = quiet, as_json, what
         self.outcomes: List[Any] = []
         self._progress = None
+        self.table = sys.stdout.isatty() and not as_json
         if sys.stderr.isatty() and not as_json and not quiet:
             from rich.console import Console
 
@@ -78,12 +80,30 @@ class _Report:
 
     def __call__(self, outcome: Any) -> None:
         self.outcomes.append(outcome)
-        if self.as_json or (self.quiet and outcome.error is None):
-            return
-        line = outcome_line(outcome)
         if self._progress is not None:
             self._progress.update(f"{self.what}: {len(self.outcomes)} sites done…")
-        print(line, file=sys.stderr if outcome.error is not None else sys.stdout, flush=True)
+        if self.as_json or self.table or (self.quiet and outcome.error is None):
+            return
+        print(outcome_line(outcome), file=sys.stderr if outcome.error is not None else sys.stdout, flush=True)
+
+    def print_table(self) -> None:
+        shown = [o for o in self.outcomes if o.error is not None or not self.quiet]
+        if not shown:
+            return
+        from rich.table import Table
+
+        from igny8_agent.display import console, plain
+
+        table = Table(title_justify="left")
+        for title in ("Site", "URL", "Outcome", "Exit", "Details"):
+            table.add_column(title)
+        for outcome in sorted(shown, key=lambda o: (o.blog_id or 0, o.site)):
+            details = outcome.message or ", ".join(
+                f"{kind} " + ",".join(f"{slug}={n}" for slug, n in counts.items())
+                for kind, counts in outcome.counts.items())
+            table.add_row(plain(outcome.site or "—"), plain(outcome.url or "—"),
+                          plain(_LABELS.get(outcome.outcome, outcome.outcome)), str(_code(outcome)), plain(details))
+        console.print(table)
 
     def stop(self) -> None:
         if self._progress is not None:
@@ -107,6 +127,8 @@ def _finish(report: _Report, started: float, extra: Optional[dict] = None, list_
     report.stop()
     seconds = time.monotonic() - started
     code = worst_exit(_code(o) for o in report.outcomes)
+    if report.table:
+        report.print_table()
     if report.as_json:
         data = dict(extra or {})
         data[list_key] = [outcome_dict(o) for o in sorted(report.outcomes, key=lambda o: (o.blog_id or 0, o.site))]
