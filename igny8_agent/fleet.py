@@ -75,26 +75,32 @@ class SharedReaders:
     every site gets its own snapshot on it, one site at a time."""
 
     def __init__(self) -> None:
-        self._sessions: Dict[Tuple[Any, ...], Tuple[threading.Lock, ReadOnlySession]] = {}
+        self._sessions: Dict[Tuple[Any, ...], Tuple[threading.Lock, ReadOnlySession, dict]] = {}
         self._guard = threading.Lock()
 
-    def _session(self, site: Site) -> Tuple[threading.Lock, ReadOnlySession]:
+    def _session(self, site: Site) -> Tuple[threading.Lock, ReadOnlySession, dict]:
         key = dataclasses.astuple(site.db)
         with self._guard:
             if key not in self._sessions:
-                self._sessions[key] = (threading.Lock(), ReadOnlySession(site.db))
+                self._sessions[key] = (threading.Lock(), ReadOnlySession(site.db), {})
             return self._sessions[key]
 
     def run(self, site: Site, read: Callable[[ReadOnlySession], Any]) -> Any:
-        lock, session = self._session(site)
+        lock, session, _memo = self._session(site)
         with lock, session.snapshot():
             return read(session)
 
     def reader(self, blog_id: Optional[int] = None) -> Callable[[Site], SiteFacts]:
-        return lambda site: self.run(site, lambda session: site.read_facts_in(session, blog_id=blog_id))
+        """A site's facts in its own snapshot; a network's network-activated
+        plugins are read once per run (with its first subsite)."""
+        def read(site: Site) -> SiteFacts:
+            memo = self._session(site)[2]
+            return self.run(site, lambda session: site.read_facts_in(session, blog_id=blog_id, network_plugins=memo))
+
+        return read
 
     def close(self) -> None:
-        for _lock, session in self._sessions.values():
+        for _lock, session, _memo in self._sessions.values():
             session.close()
         self._sessions.clear()
 

@@ -63,8 +63,10 @@ class Site:
         with session or ReadOnlySession(self.db) as session:
             return self.read_facts_in(session)
 
-    def read_facts_in(self, session: ReadOnlySession, blog_id: Optional[int] = None) -> SiteFacts:
-        """Read the site in ``session``'s transaction, leaving it open."""
+    def read_facts_in(self, session: ReadOnlySession, blog_id: Optional[int] = None,
+                      network_plugins: Optional[dict] = None) -> SiteFacts:
+        """Read the site in ``session``'s transaction, leaving it open
+        (``blog_id``, ``network_plugins``: see ``read_site``)."""
         return read_site(
             session,
             self.table_prefix,
@@ -74,6 +76,7 @@ class Site:
             main_site_id=self.main_site_id,
             files=self.files,
             blog_id=blog_id,
+            network_plugins=network_plugins,
         )
 
     def fingerprint(self, home: str) -> Dict[str, str]:

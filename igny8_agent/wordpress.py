@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 from igny8_agent import registrars
 from igny8_agent.database import AccessDenied, NoSuchTable, ReadOnlySession, quote_identifier
@@ -64,13 +64,16 @@ def read_site(
     main_site_id: int = 1,
     files: Optional[SiteFiles] = None,
     blog_id: Optional[int] = None,
+    network_plugins: Optional[Dict[Tuple[str, int], Tuple[Set[str], List[str]]]] = None,
 ) -> SiteFacts:
     """Read the facts of the main site, or of the subsite that ``url`` names.
 
     ``multisite`` is what wp-config.php says (``MULTISITE``); None means it
     does not say, and the presence of ``{prefix}blogs`` decides. ``blog_id``:
     the subsite's id when the caller has read ``{prefix}blogs`` already (a
-    whole network in one run), so it is not looked up again.
+    whole network in one run), so it is not looked up again;
+    ``network_plugins``: a run's memo of the network-activated plugins, read
+    with the first subsite and shared by the network's others.
     """
     base_prefix = validate_table_prefix(base_prefix)
     blogs_table = base_prefix + "blogs"
@@ -94,7 +97,18 @@ def read_site(
 
     options = _read_options(session, facts)
     if multisite:
-        _read_network_plugins(session, base_prefix, main_site_id, facts)
+        key = (base_prefix, main_site_id)
+        if network_plugins is not None and key in network_plugins:
+            plugins, warnings = network_plugins[key]
+            facts.active_plugins.update(plugins)
+            facts.warnings.extend(warnings)
+        else:
+            network = SiteFacts(table_prefix=base_prefix)
+            _read_network_plugins(session, base_prefix, main_site_id, network)
+            facts.active_plugins.update(network.active_plugins)
+            facts.warnings.extend(network.warnings)
+            if network_plugins is not None:
+                network_plugins[key] = (set(network.active_plugins), list(network.warnings))
     if not counts_first:
         _read_counts(session, facts)
     site = SiteContext(

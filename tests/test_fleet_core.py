@@ -129,3 +129,30 @@ def test_a_run_reads_one_wp_config_once_and_a_changed_environment_again(tmp_path
         assert len(walks) == 2
     wpconfig.read_wp_config(config, env)
     assert len(walks) == 3  # outside a run nothing is remembered
+
+
+def test_a_networks_activated_plugins_are_read_once_per_run_and_count_for_every_subsite(make_wpdb):
+    from conftest import php_serialize
+    from igny8_agent.wordpress import read_site
+
+    db = make_wpdb(multisite=True)
+    db.install("http://net.test", plugins=["hello.php"])
+    db.execute("INSERT INTO wp_blogs (blog_id, site_id, domain, path, registered, last_updated)"
+               " VALUES (1, 1, 'net.test', '/', NOW(), NOW())")
+    for blog_id in (2, 3):
+        db.add_subsite(blog_id, "net.test", f"/s{blog_id}/")
+    db.execute("INSERT INTO wp_sitemeta (site_id, meta_key, meta_value) VALUES (1, 'active_sitewide_plugins', %s)",
+               (php_serialize({"woocommerce/woocommerce.php": 1700000000}),))
+    session = ReadOnlySession(DbSettings(name=db.name, user=DB_USER, password=DB_PASSWORD, host=DB_HOST, port=DB_PORT))
+    asked = []
+    query = session.query
+    session.query = lambda sql, args=(): asked.append(sql) or query(sql, args)
+    memo: dict = {}
+    try:
+        for blog_id in (2, 3):
+            with session.snapshot():
+                facts = read_site(session, "wp_", multisite=True, blog_id=blog_id, network_plugins=memo)
+            assert "woocommerce/woocommerce.php" in facts.active_plugins and facts.blog_id == blog_id
+    finally:
+        session.close()
+    assert sum("active_sitewide_plugins" in sql for sql in asked) == 1
