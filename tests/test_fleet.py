@@ -221,8 +221,8 @@ def test_the_generated_fleet_is_what_the_tests_assume(big_fleet):
     conn = fd.connect(net.name)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s"
-                        f" AND table_name LIKE 'wp\\_%%\\_posts'", (net.name,))
+            cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s"
+                        " AND table_name LIKE 'wp\\_%%\\_posts'", (net.name,))
             assert cur.fetchone()[0] == BIG_NETWORK - 1
             cur.execute("SELECT blog_id FROM wp_blogs WHERE archived = 1 OR deleted = 1 OR spam = 1 ORDER BY blog_id")
             assert [r[0] for r in cur.fetchall()] == [17, 33, 64, 101, 150, 199]
@@ -632,3 +632,23 @@ def test_schedule_install_all_replaces_the_sites_jobs_and_a_sites_own_job_is_ref
     assert "igny8-agent-all-sites" in shown.stdout  # what runs this site daily
     result = fleet.run("schedule", "remove", "--all")
     assert result.returncode == 0 and list((root / "etc/cron.d").iterdir()) == []
+
+
+def test_connect_network_exits_6_when_only_temporary_failures_remain_and_5_when_a_subsite_is_unknown(small_fleet):
+    fleet = small_fleet(3)
+    homes = fleet.homes()
+    fleet.register(homes)
+    result = fleet.run("config", "backend", "--retry-budget", "0", "--path", str(fleet.network.root))
+    assert result.returncode == 0, result.stderr
+    fleet.backend.inject("status", count=None, path_contains="/update-structure/", status=503)
+    result = fleet.connect_network("--json")
+    rows = subsites(json.loads(result.stdout))
+    assert result.returncode == 6, result.stderr
+    assert {row["exit_code"] for row in rows} == {6} and len(rows) == len(homes)
+    # A subsite IGNY8 does not know outranks the temporary failures: 5.
+    fleet.network.add_subsite()  # not registered on the backend
+    result = fleet.connect_network("--json")
+    rows = subsites(json.loads(result.stdout))
+    assert result.returncode == 5, result.stderr
+    assert sorted(row["exit_code"] for row in rows) == [5] + [6] * len(homes)
+    assert [row["outcome"] for row in rows if row["exit_code"] == 5] == ["not-in-igny8"]

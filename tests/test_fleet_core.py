@@ -5,7 +5,6 @@ per site. (The runs themselves, end to end: tests/test_fleet.py.)"""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
