@@ -8,7 +8,7 @@ from typing import Any, List, Optional
 import typer
 
 from igny8_agent.cli import JsonOpt, OutputFormat, app, command, print_json
-from igny8_agent.discover import DEFAULT_MAX_DEPTH, DEFAULT_ROOTS, DEFAULT_TIMEOUT
+from igny8_agent.webroots import DEFAULT_MAX_DEPTH, DEFAULT_ROOTS, DEFAULT_TIMEOUT
 from igny8_agent.status_view import visible
 
 CSV_COLUMNS = ("path", "version", "multisite", "owner", "connected", "sites", "wp_config")

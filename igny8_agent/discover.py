@@ -34,19 +34,8 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from igny8_agent import paths, trust
 from igny8_agent.errors import ConfigError
 from igny8_agent.sitefiles import SKIPPED_DIRS as CODE_SKIPPED_DIRS
+from igny8_agent.webroots import DEFAULT_MAX_DEPTH, DEFAULT_ROOTS, DEFAULT_TIMEOUT
 
-# The usual hosting layouts: plain, cPanel, Plesk, DirectAdmin-like.
-DEFAULT_ROOTS: Tuple[str, ...] = (
-    "/var/www",
-    "/srv/www",
-    "/home/*/public_html",
-    "/home/*/www",
-    "/home/*/htdocs",
-    "/var/www/vhosts/*/httpdocs",
-    "/home/*/domains/*/public_html",
-)
-DEFAULT_MAX_DEPTH = 4
-DEFAULT_TIMEOUT = 10.0
 SKIPPED_DIRS = CODE_SKIPPED_DIRS | {".hg", "__pycache__"}
 CORE_DIRS = frozenset({"wp-admin", "wp-includes", "wp-content"})  # not walked inside an install
 CORE_MARKERS = frozenset({"wp-settings.php", "wp-load.php"})  # what wpconfig.find_wordpress looks for
