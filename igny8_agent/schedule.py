@@ -26,7 +26,6 @@ only called when the units are managed, by default only when ``root`` is ``/``.
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import tempfile  # noqa: F401 - tests patch schedule.tempfile.mkstemp
 from dataclasses import dataclass
@@ -36,35 +35,15 @@ from typing import Dict, List, Optional
 from igny8_agent.errors import ConfigError
 from igny8_agent.schedule_io import Run, fill as _fill, group_of as _group_of, os_error as _os_error
 from igny8_agent.schedule_io import systemctl as _systemctl, write_file as _write_file
-
-SYSTEMD = "systemd"
-CRON = "cron"
-KINDS = (SYSTEMD, CRON)
-USER_CRON = "user-cron"  # a block in the crontab of a user who is not root (schedule_crontab)
-
-TIMING = "daily, random delay up to 1 h"
-
-CRON_DIR = "etc/cron.d"
-LOGROTATE_DIR = "etc/logrotate.d"
-ROOT_ENV = "IGNY8_SCHEDULE_ROOT"
-# The name of the one job of `schedule install --all` (site names end in a digest, so none is this).
-ALL_SITES = "all-sites"
-UNIT_DIR = "etc/systemd/system"
-SERVICE = f"{UNIT_DIR}/igny8-agent@.service"
-TIMER = f"{UNIT_DIR}/igny8-agent@.timer"
-TIMER_WANTS = f"{UNIT_DIR}/timers.target.wants"
-DROP_IN = "10-igny8-agent.conf"
-
-# Dots alone ("." or "..") would read as directories.
-SITE_NAME = re.compile(r"(?!\.+$)[A-Za-z0-9._-]{1,200}")
-# Paths go unquoted into a shell command line and into unit files, where
-# whitespace, quotes, "$", "%" and "\" all mean something: allow none of them.
-SAFE_PATH = re.compile(r"/[A-Za-z0-9_./+,:@=-]*")
-USER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
-# The first line of the cron template names the site the file is for.
-CRON_SITE_LINE = re.compile(r"^# igny8-agent: daily sync of WordPress site (\S+)$", re.MULTILINE)
+from igny8_agent.schedule_names import (  # noqa: F401 - the names are schedule's too
+    ALL_SITES, CRON, CRON_DIR, CRON_SITE_LINE, DROP_IN, KINDS, LOGROTATE_DIR, ROOT_ENV, SAFE_PATH, SERVICE, SITE_NAME,
+    SYSTEMD, TIMER, TIMER_WANTS, TIMING, UNIT_DIR, USER_CRON, USER_NAME, _check_kind, _check_path, _check_site_name,
+    _cron_file, _describe, _drop_in, _drop_in_dir, _logrotate_file, _manage_units, _timer_unit, _user_crontab,
+    cron_lock,
+)
 
 NEEDS_ROOT = "{doing} the schedule needs root: run `sudo igny8-agent schedule {command} ...`"
+
 
 @dataclass
 class Schedule:
@@ -263,72 +242,6 @@ def show(site_name: str, *, root: Optional[Path] = None) -> Optional[Schedule]:
 def for_site(site_name: str, *, root: Optional[Path] = None) -> Optional[Schedule]:
     """What runs this site daily: its own job, or the host's ``--all`` job."""
     return show(site_name, root=root) or show(ALL_SITES, root=root)
-
-
-# -- names and checks ---------------------------------------------------------
-
-
-def cron_lock(lock: Path) -> Path:
-    """The cron job's own lock file, beside the agent's ``lock``."""
-    return lock.with_suffix(".cron.lock")
-
-
-def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise ConfigError(f"unknown schedule kind {kind!r}: use systemd or cron")
-
-
-def _check_site_name(site_name: str) -> None:
-    if not isinstance(site_name, str) or not SITE_NAME.fullmatch(site_name):
-        raise ConfigError(
-            f"invalid site name {site_name!r}: use letters, digits, '.', '_' and '-' (at most 200, not only dots)"
-        )
-
-
-def _check_path(what: str, text: str) -> None:
-    if not SAFE_PATH.fullmatch(text):
-        raise ConfigError(
-            f"the {what} {text!r} cannot be scheduled: it must be an absolute path of letters, "
-            "digits and . _ / + , : @ = - only"
-        )
-
-
-def _cron_file(site_name: str) -> str:
-    # Debian's cron ignores cron.d files whose names contain a dot.
-    return f"{CRON_DIR}/igny8-agent-{site_name.replace('.', '_')}"
-
-
-def _timer_unit(site_name: str) -> str:
-    return f"igny8-agent@{site_name}.timer"
-
-
-def _drop_in_dir(site_name: str) -> str:
-    return f"{UNIT_DIR}/igny8-agent@{site_name}.service.d"
-
-
-def _drop_in(site_name: str) -> str:
-    return f"{_drop_in_dir(site_name)}/{DROP_IN}"
-
-
-def _logrotate_file(site_name: str) -> str:
-    return f"{LOGROTATE_DIR}/igny8-agent-{site_name.replace('.', '_')}"
-
-
-def _describe(kind: str, site_name: str) -> str:
-    if kind == SYSTEMD:
-        return f"systemd timer {_timer_unit(site_name)} ({TIMING})"
-    if kind == USER_CRON:
-        return f"user crontab entry for site {site_name} ({TIMING})"
-    return f"cron job /{_cron_file(site_name)} ({TIMING})"
-
-
-def _user_crontab(root: Path) -> bool:
-    """Does this process schedule into its user's own crontab (not root, real root)?"""
-    return os.geteuid() != 0 and root == Path("/")
-
-
-def _manage_units(root: Path, manage_units: Optional[bool]) -> bool:
-    return root == Path("/") if manage_units is None else manage_units
 
 
 # -- what is installed --------------------------------------------------------
