@@ -162,6 +162,16 @@ def with_site(database: bool) -> Callable[[Callable[..., Any]], Callable[..., An
     return decorate
 
 
+def refuse_with_all(where: Any, does: str, *others: tuple) -> None:
+    """``--all`` is about every site of the host: the options that name one
+    site (and ``others``, (option, value) pairs that make no sense with it)
+    are a usage error."""
+    given = [name for name, value in (("--path", where.path), ("--url", where.url), ("--config", where.config),
+                                      *others) if value]
+    if given:
+        raise typer.BadParameter(f"--all {does}: drop {', '.join(given)}", param_hint="--all")
+
+
 class OutputFormat(str, Enum):
     table = "table"
     json = "json"

@@ -154,24 +154,19 @@ def sync_all(jobs: int, connect_new: bool, quiet: bool, as_json: bool, metrics_f
     report = _Report(quiet, as_json, "sync --all")
 
     def metrics(site: Any, outcome: Any, seconds: float) -> None:
-        from igny8_agent.metrics import after_run
+        from igny8_agent.cli_site import write_metrics
 
-        template = site.settings.metrics_file if metrics_file is None else metrics_file
-        if template:
-            problem = after_run(site, template, _code(outcome), seconds)
-            if problem:
-                print(f"igny8-agent: warning: metrics not written: {visible(problem)}", file=sys.stderr)
+        write_metrics(site, site.settings.metrics_file if metrics_file is None else metrics_file,
+                      _code(outcome), seconds)
 
     try:
         fleet.sync_all(os.environ, jobs=jobs, connect_new=connect_new, on_done=report, after_site=metrics)
     except KeyboardInterrupt:
         report.stop()
         _stop_now(report, 130)
-    except Exception as exc:
+    except BaseException:  # the command's own handler prints it and picks the exit code
         report.stop()
-        from igny8_agent.cli import fail
-
-        raise fail(exc, {"as_json": as_json}) from None
+        raise
     _finish(report, started)
 
 

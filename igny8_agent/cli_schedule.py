@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from igny8_agent.cli import app, command, locate, with_site
+from igny8_agent.cli import app, command, locate, refuse_with_all, with_site
 from igny8_agent.errors import ConfigError
 
 
@@ -39,12 +39,6 @@ def _schedule_args(site, user: Optional[str]):
         lock=site.paths.lock,
         log=site.paths.log,
     )
-
-
-def _refuse_site_options(where: Any) -> None:
-    given = [name for name, value in (("--path", where.path), ("--url", where.url), ("--config", where.config)) if value]
-    if given:
-        raise typer.BadParameter(f"--all is for every site of the host: drop {', '.join(given)}", param_hint="--all")
 
 
 def _site_names() -> list:
@@ -96,7 +90,7 @@ def schedule_install(
     from igny8_agent import schedule, schedule_users
 
     if all_sites:
-        _refuse_site_options(where)
+        refuse_with_all(where, "is for every site of the host")
         args, needs = _all_sites_args(user)
     else:
         site = locate(where)
@@ -148,7 +142,7 @@ def schedule_remove(
     from igny8_agent import schedule
 
     if all_sites:
-        _refuse_site_options(where)
+        refuse_with_all(where, "is for every site of the host")
     removed = schedule.remove(schedule.ALL_SITES if all_sites else locate(where).paths.name)
     print(removed.description)
 
@@ -164,7 +158,7 @@ def schedule_show(
     from igny8_agent import schedule
 
     if all_sites:
-        _refuse_site_options(where)
+        refuse_with_all(where, "is for every site of the host")
         found = schedule.show(schedule.ALL_SITES)
     else:
         found = schedule.for_site(locate(where).paths.name)

@@ -10,7 +10,9 @@ from typing import Any, Optional
 
 import typer
 
-from igny8_agent.cli import ApiUrlOpt, JsonOpt, OutputFormat, app, command, exit_code_for, locate, print_json, with_site
+from igny8_agent.cli import (
+    ApiUrlOpt, JsonOpt, OutputFormat, app, command, exit_code_for, locate, print_json, refuse_with_all, with_site,
+)
 from igny8_agent.errors import ConfigError, Igny8Error
 from igny8_agent.status_view import visible  # stdlib only: fail() must never import at an interrupt
 
@@ -240,10 +242,7 @@ def sync(
     if all_sites:
         from igny8_agent.cli_fleet import sync_all
 
-        given = [name for name, value in (("--path", where.path), ("--url", where.url), ("--config", where.config),
-                                          ("--dry-run", dry_run), ("--wait", wait)) if value]
-        if given:
-            raise typer.BadParameter(f"--all syncs every connected site: drop {', '.join(given)}", param_hint="--all")
+        refuse_with_all(where, "syncs every connected site", ("--dry-run", dry_run), ("--wait", wait))
         if metrics_file and "{site}" not in metrics_file:
             raise typer.BadParameter("with --all the metrics file name must hold {site} (one file per site)",
                                      param_hint="--metrics-file")
@@ -256,17 +255,18 @@ def sync(
                            then=_sync_then(site), notify=_notices(steps, quiet))
     except Igny8Error as exc:
         steps.done(ok=False)
-        _write_metrics(site, metrics_to, exit_code_for(exc), started)
+        write_metrics(site, metrics_to, exit_code_for(exc), time.monotonic() - started)
         if (sys.stderr.isatty() and not quiet) or as_json:
             raise
         # Under cron: the failure is the run's one line in the log.
         _log_line(site, f"sync failed (exit {exit_code_for(exc)}): {exc}")
         raise typer.Exit(exit_code_for(exc)) from None
     except BaseException as exc:  # a bug (exit 1) or Ctrl-C (130): recorded with the code the process exits with
-        _write_metrics(site, metrics_to, 130 if isinstance(exc, KeyboardInterrupt) else exit_code_for(exc), started)
+        write_metrics(site, metrics_to, 130 if isinstance(exc, KeyboardInterrupt) else exit_code_for(exc),
+                      time.monotonic() - started)
         raise
     steps.done()
-    _write_metrics(site, metrics_to, 0, started)
+    write_metrics(site, metrics_to, 0, time.monotonic() - started)
     if quiet and not dry_run and not as_json:
         return
     if dry_run:
@@ -308,12 +308,14 @@ def _metrics_option(value: Optional[str], dry_run: bool) -> Optional[str]:
         raise typer.BadParameter(str(exc)) from None
 
 
-def _write_metrics(site, template: str, exit_code: int, started: float) -> None:
+def write_metrics(site, template: str, exit_code: int, seconds: float) -> None:
     """The run's metrics file, if one is set: a failure to write it is one
     warning line and never changes the exit code."""
+    if not template:
+        return
     from igny8_agent.metrics import after_run
 
-    problem = after_run(site, template, exit_code, time.monotonic() - started)
+    problem = after_run(site, template, exit_code, seconds)
     if problem:
         print(f"igny8-agent: warning: metrics not written: {visible(problem)}", file=sys.stderr)
 

@@ -7,7 +7,9 @@ from typing import Any, Optional
 
 import typer
 
-from igny8_agent.cli import JsonOpt, OutputFormat, app, command, exit_code_for, locate, print_json, with_site
+from igny8_agent.cli import (
+    JsonOpt, OutputFormat, app, command, exit_code_for, locate, print_json, refuse_with_all, with_site,
+)
 from igny8_agent.cli_site import _notices
 from igny8_agent.errors import ConfigError, Igny8Error
 
@@ -44,10 +46,7 @@ def status(
     if all_sites:
         from igny8_agent.cli_fleet import status_all
 
-        given = [name for name, value in (("--path", where.path), ("--url", where.url), ("--config", where.config),
-                                          ("--local", local_only)) if value]
-        if given:
-            raise typer.BadParameter(f"--all shows every site of the host: drop {', '.join(given)}", param_hint="--all")
+        refuse_with_all(where, "shows every site of the host", ("--local", local_only))
         fmt = "json" if as_json else (format.value if format else ("table" if sys.stdout.isatty() else "json"))
         return status_all(fmt, check and not as_json, max_age)
     if check:

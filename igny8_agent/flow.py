@@ -27,7 +27,7 @@ from igny8_agent.keystore import KeyStore, entry_name, key_override
 from igny8_agent.site import Site
 from igny8_agent.wordpress import SiteFacts
 from igny8_agent.transport import NEXT_RUN
-from igny8_agent.state import RunLock, State, load_state, save_state, utc_now
+from igny8_agent.state import RunLock, State, load_state, save_state, shares_key, utc_now
 from igny8_agent.structure import KINDS, Structure, build_payload, build_structure
 from igny8_agent.matching import find_or_create_integration, resolve_site
 
@@ -357,8 +357,6 @@ def disconnect(site: Site, keystore: Optional[KeyStore] = None) -> Dict[str, Any
     with RunLock(site.paths.lock, wait=10.0):
         state = load_state(site.paths.state)
         removed_key = False
-        from igny8_agent.networks import shares_key
-
         # A network's subsites share one key: it goes with the last of them.
         if state.key_entry and not shares_key(site.paths.state.parent, state.key_entry, site.paths.state):
             removed_key = (keystore or KeyStore()).delete(state.key_entry)

@@ -14,7 +14,6 @@ false, or the run is told not to). A subsite WordPress no longer serves
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from igny8_agent import flow
@@ -243,19 +242,3 @@ def _join_new(main: Member, new: List[Subsite], readers: SharedReaders, clients:
                     (main.state.account_email, main.state.account_name), readers, clients, listings, environ)
     homes = _homes(readers, main.site, new)
     run_pool(new, lambda sub: joiner.join(sub, homes.get(sub.blog_id, "")), jobs, settle)
-
-
-def shares_key(state_dir: Path, entry: str, besides: Path) -> bool:
-    """Whether a site other than ``besides`` (a state file) uses key ``entry``:
-    a network's subsites share the one key, which stays until the last goes."""
-    try:
-        others = [p for p in state_dir.glob("*.state.json") if p != besides]
-    except OSError:
-        return False
-    for other in others:
-        try:
-            if load_state(other).key_entry == entry:
-                return True
-        except Igny8Error:
-            continue
-    return False

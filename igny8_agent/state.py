@@ -243,3 +243,19 @@ class RunLock:
         if self._fd >= 0:
             os.close(self._fd)  # closing releases the flock
             self._fd = -1
+
+
+def shares_key(state_dir: Path, entry: str, besides: Path) -> bool:
+    """Whether a site other than ``besides`` (a state file) uses key ``entry``:
+    a network's subsites share the one key, which stays until the last goes."""
+    try:
+        others = [p for p in state_dir.glob("*.state.json") if p != besides]
+    except OSError:
+        return False
+    for other in others:
+        try:
+            if load_state(other).key_entry == entry:
+                return True
+        except ConfigError:  # a damaged state file names no key it could keep
+            continue
+    return False

@@ -19,6 +19,7 @@ from igny8_agent.registrars import (
     POST_TYPES, TAXONOMIES, Found, SiteContext, plugin_files, text as _text, unserialize, valid_slug,
 )
 from igny8_agent.sitefiles import SiteFiles
+from igny8_agent.multisite import Network
 from igny8_agent.urls import site_key
 
 _PREFIX = re.compile(r"\A[A-Za-z0-9_]*\Z")
@@ -151,8 +152,6 @@ def _find_blog(session: ReadOnlySession, blogs_table: str, url: Optional[str], m
         return main_blog_id
     if site_key(url) is None:
         raise ConfigError(f"--url {url!r} is not a URL")
-    from igny8_agent.multisite import Network
-
     found = Network.read(session, blogs_table[: -len("blogs")]).find(url)
     if found is None:
         raise ConfigError(
