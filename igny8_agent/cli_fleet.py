@@ -52,10 +52,9 @@ def outcome_line(outcome: Any) -> str:
     if outcome.error is not None:
         text += f" (exit {_code(outcome)})"
     if outcome.outcome in ("pushed", "connected"):
-        parts = [f"site {outcome.site_id}", f"integration {outcome.integration_id}"]
-        parts += [f"{kind} " + ",".join(f"{slug}={n}" for slug, n in counts.items())
-                  for kind, counts in outcome.counts.items()]
-        text += ": " + "; ".join(parts + [f"{outcome.seconds:.2f}s"])
+        from igny8_agent.cli_site import counts_line
+
+        text += ": " + counts_line(outcome)
     elif outcome.message:
         text += f": {outcome.message}"
     where = outcome.site or outcome.url

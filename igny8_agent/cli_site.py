@@ -280,7 +280,7 @@ def sync(
 
         display.sync_summary(result, title="Structure pushed")
     else:
-        _log_line(site, "sync ok: " + _counts_line(result))
+        _log_line(site, "sync ok: " + counts_line(result))
 
 
 def _read_ahead(where: Any):
@@ -320,7 +320,9 @@ def write_metrics(site, template: str, exit_code: int, seconds: float) -> None:
         print(f"igny8-agent: warning: metrics not written: {visible(problem)}", file=sys.stderr)
 
 
-def _counts_line(result) -> str:
+def counts_line(result) -> str:
+    """What a push sent, on one line: a sync's result or a ``--all`` run's
+    site outcome (both have site_id, integration_id, counts, seconds)."""
     parts = [f"site {result.site_id}", f"integration {result.integration_id}"]
     for kind, counts in result.counts.items():
         parts.append(f"{kind} " + ",".join(f"{slug}={n}" for slug, n in counts.items()))
